@@ -1,0 +1,1 @@
+"""Benchmarks of the course's service: latency, throughput, cold start (see docs/performance.md)."""

@@ -1,0 +1,187 @@
+"""What the benchmarks share: a trained copy of the final step, servers on loopback, wrk."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FINAL_STEP = ROOT / "05-uv"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+HOST = "127.0.0.1"
+
+CUSTOMER: dict[str, object] = {
+    "gender": "female", "seniorcitizen": 0, "partner": "yes", "dependents": "no",
+    "phoneservice": "no", "multiplelines": "no_phone_service", "internetservice": "dsl",
+    "onlinesecurity": "no", "onlinebackup": "yes", "deviceprotection": "no",
+    "techsupport": "no", "streamingtv": "no", "streamingmovies": "no",
+    "contract": "month-to-month", "paperlessbilling": "yes",
+    "paymentmethod": "electronic_check", "tenure": 1, "monthlycharges": 29.85,
+    "totalcharges": 29.85,
+}  # fmt: skip
+
+
+def churn_data() -> Path:
+    path = Path(os.environ.get("CHURN_DATA") or DEFAULT_DATA)
+    if not path.is_file():
+        sys.exit(f"churn CSV not found at {path}: set CHURN_DATA to it")
+    return path
+
+
+def prepare(workdir: Path) -> Path:
+    """A copy of the final step with a freshly trained pipeline.bin; returns its folder."""
+    step = workdir / "service"
+    shutil.copytree(
+        FINAL_STEP, step, ignore=shutil.ignore_patterns("*.bin", ".venv", "__pycache__")
+    )
+    env = {**os.environ, "CHURN_DATA": str(churn_data())}
+    subprocess.run(
+        [sys.executable, "train.py"], cwd=step, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    return step
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        yield Path(tmp)
+
+
+def request(
+    port: int, method: str, path: str, body: object = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        payload = None if body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def first_ok(
+    port: int, method: str, path: str, body: object, proc: subprocess.Popen[bytes], timeout: float
+) -> float:
+    """Poll until the server answers 200 (every 10 ms); return the monotonic time of that answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering")
+        with contextlib.suppress(OSError):
+            if request(port, method, path, body)[0] == 200:
+                return time.monotonic()
+        time.sleep(0.01)
+    raise RuntimeError(f"no 200 from {path} within {timeout} s")
+
+
+@contextlib.contextmanager
+def running(
+    cmd: Sequence[str],
+    cwd: Path,
+    port: int,
+    env: Mapping[str, str] | None = None,
+    ready: str = "/ping",
+    timeout: float = 120.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, started in its own session and stopped (SIGTERM, then SIGKILL) after."""
+    log = cwd / f".server-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            try:
+                first_ok(port, "GET", ready, None, proc, timeout)
+            except RuntimeError as e:
+                raise RuntimeError(f"{e}\n{log.read_text(errors='replace')[-2000:]}") from None
+            yield proc
+        finally:
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def uvicorn(module: str, port: int) -> list[str]:
+    """One uvicorn worker; uvicorn[standard] picks uvloop and httptools by itself."""
+    return [sys.executable, "-m", "uvicorn", module, "--host", HOST, "--port", str(port),
+            "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
+# wrk runs this script: it sends `body` (if any) and prints the summary as one JSON line.
+WRK_LUA = """
+wrk.method = "{method}"
+wrk.headers["Content-Type"] = "application/json"
+{body}
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '{{"requests": %d, "seconds": %f, "non2xx": %d, "errors": %d, "p50_us": %d, "p99_us": %d}}\\n',
+    summary.requests, summary.duration / 1e6, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class Result:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+def wrk(
+    port: int, path: str, body: object, seconds: int, workdir: Path, connections: int = 8
+) -> Result:
+    """Drive http://127.0.0.1:port/path with wrk (one thread); fail on any non-2xx answer."""
+    script = workdir / "wrk.lua"
+    method = "GET" if body is None else "POST"
+    body_line = "" if body is None else f"wrk.body = [==[{json.dumps(body)}]==]"
+    script.write_text(WRK_LUA.format(method=method, body=body_line))
+    url = f"http://{HOST}:{port}{path}"
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+           "-s", str(script), url]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    if summary["non2xx"] or summary["errors"] or not summary["requests"]:
+        raise RuntimeError(f"wrk on {url}: {summary}")
+    return Result(
+        requests_per_s=summary["requests"] / summary["seconds"],
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+    )

@@ -1,0 +1,80 @@
+"""The check API: a pytest marker with an id, a title and points, and helpers to fail with a
+message that tells the student what to fix.
+
+    from grader.checks import check, expect
+
+    @check("1.2", "train.py writes model.bin", points=1)
+    def test_writes_model(grading: Grading) -> None:
+        expect((grading.sandbox.scratch / "model.bin").is_file(),
+               "train.py ran but wrote no model.bin: save the model with pickle.dump(...)")
+
+The id's first number is the stage (1-7); checks of stages above `--stage` are not run.
+`hidden=True` marks a check built from the seed: Gradescope shows it after publication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import pytest
+
+MARKER = "check"
+
+
+class CheckFailed(AssertionError):
+    """A failed check; its message is what the student reads."""
+
+
+def check(id: str, title: str, points: float, hidden: bool = False) -> pytest.MarkDecorator:
+    """Mark a test function as a graded check."""
+    return pytest.mark.check(id=id, title=title, points=points, hidden=hidden)
+
+
+def expect(condition: object, message: str) -> None:
+    """Fail the check with `message` unless `condition` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def fail(message: str) -> NoReturn:
+    raise CheckFailed(message)
+
+
+def skip(message: str) -> NoReturn:
+    """Not gradable here (e.g. no container engine): reported as skipped, never as passed."""
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    id: str
+    title: str
+    points: float
+    hidden: bool
+
+    @property
+    def stage(self) -> int:
+        return int(self.id.split(".")[0])
+
+    @property
+    def name(self) -> str:
+        return f"{self.id} {self.title}"
+
+    def sort_key(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.id.split(".") if part.isdigit())
+
+
+def info(item: pytest.Item) -> CheckInfo | None:
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return None
+    kwargs: dict[str, Any] = dict(marker.kwargs)
+    for key, value in zip(("id", "title", "points", "hidden"), marker.args, strict=False):
+        kwargs[key] = value
+    return CheckInfo(
+        id=str(kwargs["id"]),
+        title=str(kwargs["title"]),
+        points=float(kwargs["points"]),
+        hidden=bool(kwargs.get("hidden", False)),
+    )

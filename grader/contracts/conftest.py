@@ -1,0 +1,161 @@
+"""pytest plugin of the contracts: options, the `grading` fixture, result collection.
+
+Run directly:  uv run pytest grader/contracts --submission 04-pydantic --stage 4
+(the CLI `grade` runs the same tests and prints a summary instead of pytest's output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.checks import CheckFailed, info
+from grader.report import FAILED, PASSED, SKIPPED, CheckResult, Report
+from grader.session import Grading, Options
+from grader.specs import SPECS
+
+RESULTS = pytest.StashKey[list[CheckResult]]()
+STARTED = pytest.StashKey[float]()
+GRADING = pytest.StashKey[Grading]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader", "stage contracts")
+    group.addoption("--submission", default=os.environ.get("GRADE_SUBMISSION", "."),
+                    help="the folder to grade (default: $GRADE_SUBMISSION or .)")
+    group.addoption("--spec", default=os.environ.get("GRADE_SPEC", "churn"), choices=sorted(SPECS))
+    group.addoption("--stage", default=os.environ.get("GRADE_STAGE", "all"),
+                    help="grade stages 1..N (1-7 or all)")
+    group.addoption("--seed", type=int, default=int(os.environ.get("GRADE_SEED", "0")))
+    group.addoption("--url", default=None, help="a live deployment to probe (stage 7)")
+    group.addoption("--engine", default="auto", choices=["auto", "none", "docker", "podman"])
+    group.addoption("--start-seconds", type=float, default=60.0,
+                    help="how long the app may take to start listening")
+    group.addoption("--only", default=None,
+                    help="grade only these stages, comma-separated (e.g. 5,6)")
+    group.addoption("--grader-results", default=None, help="write the report as JSON here")
+    # fmt: skip
+
+
+def parse_stage(value: str) -> int:
+    if value == "all":
+        return 7
+    stage = int(value)
+    if not 1 <= stage <= 7:
+        raise pytest.UsageError(f"--stage must be 1..7 or all, not {value}")
+    return stage
+
+
+def parse_only(value: str | None) -> frozenset[int] | None:
+    if not value:
+        return None
+    try:
+        return frozenset(int(part) for part in value.split(","))
+    except ValueError:
+        raise pytest.UsageError(f"--only takes stage numbers like 5,6, not {value}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "check(id, title, points, hidden=False): a graded check")
+    config.stash[RESULTS] = []
+    config.stash[STARTED] = time.monotonic()
+    options = Options(
+        submission=Path(config.getoption("submission")).resolve(),
+        spec=SPECS[config.getoption("spec")],
+        stage=parse_stage(config.getoption("stage")),
+        seed=config.getoption("seed"),
+        url=config.getoption("url"),
+        engine=config.getoption("engine"),
+        start_seconds=config.getoption("start_seconds"),
+        only=parse_only(config.getoption("only")),
+    )
+    config.stash[GRADING] = Grading(options)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    stage = config.stash[GRADING].options.stage
+    only = config.stash[GRADING].options.only
+    keep, drop = [], []
+    for item in items:
+        meta = info(item)
+        if meta is None:
+            raise pytest.UsageError(f"{item.nodeid} has no @check(...) marker")
+        wanted = meta.stage <= stage and (only is None or meta.stage in only)
+        (keep if wanted else drop).append(item)
+    keep.sort(key=lambda item: info(item).sort_key())  # type: ignore[union-attr]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def grading(pytestconfig: pytest.Config) -> Iterator[Grading]:
+    g = pytestconfig.stash[GRADING]
+    if not g.submission.is_dir():
+        pytest.exit(f"{g.submission} is not a folder", returncode=4)
+    yield g
+
+
+def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    value = excinfo.value
+    if isinstance(value, CheckFailed):
+        return str(value)
+    if isinstance(value, AssertionError):
+        return str(value).split("\nassert ")[0]
+    return f"the grader could not complete this check: {type(value).__name__}: {value}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:
+    report: pytest.TestReport = yield  # type: ignore[misc]
+    meta = info(item)
+    if meta is None:
+        return report  # type: ignore[return-value]
+    results = item.config.stash[RESULTS]
+    status, output = None, ""
+    if report.when == "call":
+        status = PASSED if report.passed else FAILED if report.failed else SKIPPED
+    elif report.when == "setup" and not report.passed:
+        status = SKIPPED if report.skipped else FAILED
+    if report.skipped and isinstance(report.longrepr, tuple):
+        output = str(report.longrepr[2]).removeprefix("Skipped: ")
+    elif report.failed and call.excinfo is not None:
+        output = _message(call.excinfo)
+    if status is not None:
+        results.append(CheckResult(meta.id, meta.title, meta.stage, meta.points, status,
+                                   output.strip(), meta.hidden))  # fmt: skip
+    return report  # type: ignore[return-value]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    grading = config.stash.get(GRADING, None)
+    if grading is None:
+        return
+    path = config.getoption("grader_results")
+    isolation = grading.sandbox.isolation if grading._sandbox is not None else "none needed"
+    if path:
+        report = Report(
+            submission=str(grading.submission),
+            spec=grading.spec.name,
+            stage=grading.options.stage,
+            seed=grading.options.seed,
+            isolation=isolation,
+            checks=config.stash[RESULTS],
+            seconds=time.monotonic() - config.stash[STARTED],
+        )
+        Path(path).write_text(json.dumps(report.to_json(), indent=2))
+    grading.remove_image()
+    grading.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    g = config.stash[GRADING]
+    return f"grading {g.submission} with the {g.spec.name} spec, stages 1-{g.options.stage}"

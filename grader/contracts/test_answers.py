@@ -1,0 +1,311 @@
+"""The homework's answers file: every question of homework/README.md, checked against what the
+grader measures on the student's own work (or computes from the data).
+
+The student writes `answers.toml` next to train.py (template: homework/answers.toml). Each
+answer is one check of its stage (ids N.50 and up, after the stage's contract checks), so a
+wrong answer costs only its own points. Only the credit-card spec has answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.checks import check, expect, fail, skip
+from grader.homework import CLIENT_A, CLIENT_B, CLIENT_C, QUESTIONS
+from grader.session import Grading
+from grader.specs import Dataset, Record, split
+
+ANSWERS_FILE = "answers.toml"
+
+LEAKY = ("share", "expenditure")
+
+# Tolerances: answers are asked with 3 decimals.
+PROBABILITY_TOL = 0.0015
+AUC_TOL = 0.002
+LEAKY_AUC_TOL = 0.01  # any reasonable solver or C gives 0.99x with the leaking columns
+IMAGE_SIZE_TOL = 0.30  # `docker images` shows different sizes on different engines and stores
+SKLEARN_WHEEL = re.compile(r"scikit_learn-[^/]*-cp313-cp313-manylinux[^/]*x86_64[^/]*\.whl$")
+
+BY_KEY = {(q.section, q.key): q for q in QUESTIONS}
+
+
+@pytest.fixture(autouse=True)
+def _credit_only(grading: Grading) -> None:
+    if grading.spec.name != "credit":
+        pytest.skip("answers are part of the credit-card homework only")
+
+
+# -- reading the answers ------------------------------------------------------------------------
+def answers_of(grading: Grading) -> dict[str, Any]:
+    path: Path = grading.submission / ANSWERS_FILE
+    if not path.is_file():
+        fail(
+            f"{ANSWERS_FILE} not found: copy homework/{ANSWERS_FILE} next to train.py, "
+            "then fill it in"
+        )
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        fail(f"{ANSWERS_FILE} is not valid TOML ({e}): strings need quotes, numbers do not")
+
+
+def answer(grading: Grading, section: str, key: str) -> Any:
+    question = BY_KEY[(section, key)]
+    table = answers_of(grading).get(section)
+    value = table.get(key) if isinstance(table, dict) else None
+    where = f"[{section}] {key} in {ANSWERS_FILE}"
+    if value is None or value == "":
+        fail(f"{where} is not answered ({question.text})")
+    return value
+
+
+def number(grading: Grading, section: str, key: str) -> float:
+    value = answer(grading, section, key)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            fail(f"[{section}] {key} should be a number, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        fail(f"[{section}] {key} should be a number, not {value!r}")
+    return float(value)
+
+
+def close(given: float, expected: float, tol: float, what: str) -> None:
+    expect(
+        abs(given - expected) <= tol,
+        f"you answered {given:g}; the grader measures {expected:.4f} for {what} "
+        f"(accepted: ±{tol:g})",
+    )
+
+
+# -- what the grader measures -----------------------------------------------------------------
+def roc_auc(scores: list[float], targets: list[int]) -> float:
+    """Area under the ROC curve (the Mann-Whitney statistic, ties counted half), numpy only."""
+    s = np.asarray(scores, dtype=float)
+    t = np.asarray(targets) == 1
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    n1, n0 = int(t.sum()), int((~t).sum())
+    return float((ranks[t].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
+    """L2 logistic regression as scikit-learn defines it (intercept not penalised), by Newton."""
+    Xb = np.hstack([X, np.ones((len(X), 1))])
+    reg = np.full(Xb.shape[1], 1.0 / c)
+    reg[-1] = 0.0
+    w = np.zeros(Xb.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(Xb @ w)))
+        gradient = Xb.T @ (p - y) + reg * w
+        hessian = (Xb * (p * (1 - p))[:, None]).T @ Xb + np.diag(reg)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return w
+
+
+def leaky_auc(grading: Grading) -> float:
+    """Test AUC of the homework's model trained with the two leaking columns kept."""
+    spec = grading.spec
+    with spec.dataset_path().open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    numerical = [*spec.numerical, *LEAKY]
+    one_hot = [(name, value) for name in spec.categorical for value in ("no", "yes")]
+
+    def row(r: dict[str, str]) -> list[float]:
+        return [float(r[n]) for n in numerical] + [float(r[n] == v) for n, v in one_hot]
+
+    data = spec.preprocess(rows)
+    index = Dataset([{"i": i} for i in range(len(rows))], data.targets)
+    parts = split(index, spec.test_size, spec.random_state)
+    train = [int(r["i"]) for r in parts.train.records]
+    test = [int(r["i"]) for r in parts.test.records]
+    X = np.array([row(r) for r in rows])
+    y = np.array(data.targets, dtype=float)
+    w = fit_logistic(X[train], y[train])
+    scores = 1 / (1 + np.exp(-(np.hstack([X[test], np.ones((len(test), 1))]) @ w)))
+    return roc_auc(list(scores), [int(v) for v in y[test]])
+
+
+def probabilities(grading: Grading, which: str) -> list[float]:
+    """What model.bin or pipeline.bin gives [example, *held-out, *seeded] (stage 1-2 probe)."""
+    probe = grading.model_probe
+    part = probe.get(which) if isinstance(probe, dict) else None
+    file = f"{which}.bin"
+    if not isinstance(part, dict) or not part.get("exists"):
+        fail(f"no {file} to measure: train.py must write it (see the stage's first checks)")
+    if "probabilities" not in part:
+        fail(f"{file} could not score the clients: {part.get('error', 'unknown error')}")
+    return [float(p) for p in part["probabilities"]]
+
+
+def heldout_index(grading: Grading, client: Record) -> int:
+    for i, record in enumerate(grading.probes.heldout):
+        if record == client:
+            return i
+    raise AssertionError("the client is not in the held-out set: the grader's data changed?")
+
+
+# -- the checks -------------------------------------------------------------------------------
+@check("1.50", "answer 1.a: test AUC of model.bin", points=1)
+def test_auc(grading: Grading) -> None:
+    given = number(grading, "train", "auc")
+    n = len(grading.probes.heldout)
+    scores = probabilities(grading, "model")[1 : 1 + n]
+    close(given, roc_auc(scores, grading.probes.heldout_targets), AUC_TOL, "your model.bin")
+
+
+@check("1.51", "answer 1.b: test AUC with the leaking columns", points=1)
+def test_leaky_auc(grading: Grading) -> None:
+    given = number(grading, "train", "leaky_auc")
+    close(given, leaky_auc(grading), LEAKY_AUC_TOL, "the model trained with share and expenditure")
+
+
+@check("1.52", "answer 1.c: probability of client A", points=1)
+def test_probability_a(grading: Grading) -> None:
+    given = number(grading, "train", "probability_a")
+    expect(grading.probes.example == CLIENT_A, "the grader's example is not client A")
+    close(given, probabilities(grading, "model")[0], PROBABILITY_TOL, "client A with model.bin")
+
+
+@check("2.50", "answer 2.a: probability of client B", points=1)
+def test_probability_b(grading: Grading) -> None:
+    given = number(grading, "pipeline", "probability_b")
+    expected = probabilities(grading, "pipeline")[1 + heldout_index(grading, CLIENT_B)]
+    close(given, expected, PROBABILITY_TOL, "client B with pipeline.bin")
+
+
+def service_answer_c(grading: Grading) -> dict[str, Any]:
+    """The service's JSON answer for client C (it is among the held-out rows the probe sends)."""
+    i = heldout_index(grading, CLIENT_C)
+    response = grading.http.get(f"heldout-{i}")
+    if not grading.http.started:
+        fail("the service did not start, so its answer for client C is unknown (see 3.x)")
+    body = response.get("json")
+    if response.get("status") != 200 or not isinstance(body, dict):
+        fail(f"the service did not answer client C with 200 and JSON: {response}")
+    return body
+
+
+@check("3.50", "answer 3.a: card_probability for client C", points=1)
+def test_card_probability_c(grading: Grading) -> None:
+    given = number(grading, "fastapi", "card_probability_c")
+    body = service_answer_c(grading)
+    value = body.get(grading.spec.response_probability)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        fail(f"the service's answer for client C has no numeric card_probability: {body}")
+    close(given, float(value), PROBABILITY_TOL, "your service's card_probability for client C")
+
+
+@check("3.51", "answer 3.b: card for client C", points=1)
+def test_card_c(grading: Grading) -> None:
+    given = answer(grading, "fastapi", "card_c")
+    if not isinstance(given, bool):
+        fail(f"[fastapi] card_c should be true or false (no quotes), not {given!r}")
+    served = service_answer_c(grading).get(grading.spec.response_label)
+    expect(given == served, f"you answered {given}; your service answers {served} for client C")
+
+
+@check("4.50", "answer 4.a: status code for an unknown owner", points=1)
+def test_status_bad_owner(grading: Grading) -> None:
+    given = number(grading, "pydantic", "status_bad_owner")
+    unknown_owner = [
+        i
+        for i, bad in enumerate(grading.probes.bad)
+        if bad.kind == "unknown_category" and bad.field == "owner"
+    ]
+    expect(unknown_owner, "the grader sends no request with an unknown owner (spec changed?)")
+    response = grading.http.get(f"bad-{unknown_owner[0]}")
+    status = response.get("status")
+    if status is None:
+        fail(f"your service gave no answer to a client with an unknown owner: {response}")
+    expect(given == status, f"you answered {given:g}; your service answers {status}")
+    expect(status == 422, f"your service answers {status}: a Pydantic model answers 422 here")
+
+
+@check("5.50", "answer 5.a: scikit-learn version in uv.lock", points=1)
+def test_sklearn_version(grading: Grading) -> None:
+    given = str(answer(grading, "uv", "sklearn_version")).strip()
+    locked = grading.locked_version("scikit-learn")
+    expect(locked is not None, "your uv.lock locks no scikit-learn (see stage 5's checks)")
+    expect(given == locked, f"you answered {given!r}; your uv.lock locks scikit-learn {locked}")
+
+
+@check("5.51", "answer 5.b: sha256 of the scikit-learn wheel", points=1)
+def test_sklearn_wheel_sha256(grading: Grading) -> None:
+    given = str(answer(grading, "uv", "sklearn_wheel_sha256")).strip().lower()
+    given = given.removeprefix("sha256:")
+    hashes = []
+    for package in (grading.lock or {}).get("package", []):
+        if package.get("name") == "scikit-learn":
+            for wheel in package.get("wheels", []):
+                if SKLEARN_WHEEL.search(str(wheel.get("url", ""))):
+                    hashes.append(str(wheel.get("hash", "")).removeprefix("sha256:").lower())
+    expect(hashes, "your uv.lock has no scikit-learn wheel for CPython 3.13 on Linux x86_64")
+    expect(
+        given in hashes,
+        f"you answered {given!r}; the cp313 manylinux x86_64 wheel in your uv.lock has "
+        f"sha256 {hashes[0]}",
+    )
+
+
+@check("6.50", "answer 6.a: image size", points=1)
+def test_image_size(grading: Grading) -> None:
+    given = number(grading, "docker", "image_size_mb")
+    expect(given > 0, f"[docker] image_size_mb should be positive, not {given:g}")
+    if grading.engine is None:
+        skip("no container engine here: the image size is checked where the grader builds it")
+    tag, build = grading.image
+    if build is None or build.returncode != 0:
+        fail("your image did not build, so its size is unknown (see the stage's build check)")
+    inspect = subprocess.run(
+        [grading.engine, "image", "inspect", "--format", "{{.Size}}", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inspect.returncode != 0 or not inspect.stdout.strip().isdigit():
+        fail(f"`{grading.engine} image inspect` could not tell the size: {inspect.stderr[-500:]}")
+    measured = int(inspect.stdout.strip()) / 1e6  # docker counts MB as 1,000,000 bytes
+    expect(
+        abs(given - measured) <= IMAGE_SIZE_TOL * measured,
+        f"you answered {given:g} MB; the grader's build of your Dockerfile is {measured:.0f} MB "
+        f"(accepted: ±{IMAGE_SIZE_TOL:.0%})",
+    )
+
+
+@check("7.50", "answer 7.a: URL of the deployment", points=1)
+def test_url(grading: Grading) -> None:
+    given = str(answer(grading, "flyio", "url")).strip().rstrip("/")
+    try:
+        fly = grading.fly
+    except tomllib.TOMLDecodeError as e:
+        fail(f"fly.toml is not valid TOML ({e})")
+    app = fly.get("app") if fly else None
+    expect(isinstance(app, str) and app, "fly.toml names no app, so there is no URL to compare")
+    expected = f"https://{app}.fly.dev"
+    expect(given == expected, f"you answered {given!r}; fly.toml's app {app!r} is at {expected}")
+    if grading.options.url:
+        live = grading.options.url.rstrip("/")
+        expect(given == live, f"you answered {given!r}; the grader was given --url {live}")

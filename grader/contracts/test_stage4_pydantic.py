@@ -1,0 +1,176 @@
+"""Stage 4 (pydantic): every kind of bad input gets 422 naming the field, never 500; the
+OpenAPI schema describes request and response with types and allowed values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grader.checks import check, expect
+from grader.contracts.common import answer_text, mentions, server
+from grader.session import MALFORMED, Grading
+from grader.specs import BadRequest
+
+FIXES = {
+    "unknown_field": "forbid unknown fields: model_config = ConfigDict(extra='forbid')",
+    "missing_field": "make every feature a required field of the request model",
+    "wrong_type": "type each field (int/float for numbers, Literal[...] for categories)",
+    "unknown_category": "type each categorical field as Literal[...] of its allowed values",
+    "negative_number": "constrain numbers, e.g. Field(ge=0)",
+}
+
+
+def _bad(grading: Grading, request_id: str, bad: BadRequest) -> str | None:
+    answer = server(grading).get(request_id)
+    if answer.get("status") == 422:
+        if not mentions(answer.get("json"), bad.field):
+            return f"a request with {bad.why} got 422, but the error does not name `{bad.field}`"
+        return None
+    return f"a request with {bad.why} must get 422, got {answer_text(answer)}: {FIXES[bad.kind]}"
+
+
+def _public(grading: Grading, kind: str) -> None:
+    for i, bad in enumerate(grading.probes.bad):
+        if bad.kind == kind:
+            problem = _bad(grading, f"bad-{i}", bad)
+            expect(problem is None, str(problem))
+
+
+@check("4.1", "unknown field → 422", points=1)
+def test_unknown_field(grading: Grading) -> None:
+    _public(grading, "unknown_field")
+
+
+@check("4.2", "missing field → 422", points=1)
+def test_missing_field(grading: Grading) -> None:
+    _public(grading, "missing_field")
+
+
+@check("4.3", "wrong type → 422", points=1)
+def test_wrong_type(grading: Grading) -> None:
+    _public(grading, "wrong_type")
+
+
+@check("4.4", "unknown category → 422", points=1)
+def test_unknown_category(grading: Grading) -> None:
+    _public(grading, "unknown_category")
+
+
+@check("4.5", "negative number → 422", points=1)
+def test_negative_number(grading: Grading) -> None:
+    _public(grading, "negative_number")
+
+
+@check("4.6", "no bad input gives a server error (5xx)", points=1)
+def test_no_500(grading: Grading) -> None:
+    run = server(grading)
+    p = grading.probes
+    cases: list[tuple[str, str]] = [(f"bad-{i}", b.why) for i, b in enumerate(p.bad)]
+    cases += [(f"seeded-bad-{i}", b.why) for i, b in enumerate(p.seeded_bad)]
+    cases += [(rid, f"the body {extra.get('raw', extra.get('body'))!r}")
+              for rid, extra in MALFORMED.items()]  # fmt: skip
+    for rid, why in cases:
+        answer = run.get(rid)
+        status = answer.get("status")
+        expect(
+            isinstance(status, int) and 400 <= status < 500,
+            f"a request with {why} got {answer_text(answer)}: bad input is the client's "
+            "error (4xx), never a crash (500); validate the request with a Pydantic model",
+        )
+
+
+def _schema(openapi: dict[str, Any], node: Any) -> dict[str, Any]:
+    """Resolve a $ref (and a single-item allOf/anyOf wrapper) in the OpenAPI document."""
+    for _ in range(10):
+        if not isinstance(node, dict):
+            return {}
+        if "$ref" in node:
+            ref = str(node["$ref"]).removeprefix("#/").split("/")
+            target: Any = openapi
+            for part in ref:
+                target = target.get(part, {}) if isinstance(target, dict) else {}
+            node = target
+            continue
+        for key in ("allOf",):
+            if isinstance(node.get(key), list) and len(node[key]) == 1:
+                node = node[key][0]
+                break
+        else:
+            return node
+    return {}
+
+
+def _values(openapi: dict[str, Any], prop: Any) -> set[Any] | None:
+    """Allowed values of a property (enum, const, or anyOf of those), or None if unrestricted."""
+    prop = _schema(openapi, prop)
+    if "enum" in prop:
+        return set(prop["enum"])
+    if "const" in prop:
+        return {prop["const"]}
+    if isinstance(prop.get("anyOf"), list):
+        found: set[Any] = set()
+        for option in prop["anyOf"]:
+            values = _values(openapi, option)
+            if values is None:
+                return None
+            found |= values
+        return found
+    if prop.get("type") == "integer" and "minimum" in prop and "maximum" in prop:
+        return set(range(int(prop["minimum"]), int(prop["maximum"]) + 1))
+    return None
+
+
+def _openapi(grading: Grading) -> tuple[dict[str, Any], dict[str, Any]]:
+    answer = server(grading).get("openapi")
+    openapi = answer.get("json")
+    expect(answer.get("status") == 200 and isinstance(openapi, dict),
+           f"GET /openapi.json must answer the schema, got {answer_text(answer)}")  # fmt: skip
+    assert isinstance(openapi, dict)
+    post = openapi.get("paths", {}).get(grading.spec.predict_path, {}).get("post")
+    expect(isinstance(post, dict), f"the OpenAPI schema has no POST {grading.spec.predict_path}")
+    return openapi, post
+
+
+@check("4.7", "OpenAPI describes the request: types and allowed values", points=1)
+def test_openapi_request(grading: Grading) -> None:
+    openapi, post = _openapi(grading)
+    content = post.get("requestBody", {}).get("content", {}).get("application/json", {})
+    schema = _schema(openapi, content.get("schema"))
+    props = schema.get("properties", {})
+    spec = grading.spec
+    missing = [f for f in spec.features if f not in props]
+    expect(not missing, f"the request schema lacks {missing}: declare every feature as a field "
+                        "of a Pydantic model and take that model as the endpoint's parameter")
+    for name in spec.numerical:
+        prop = _schema(openapi, props[name])
+        types = {prop.get("type")} | {o.get("type") for o in prop.get("anyOf", [])
+                                       if isinstance(o, dict)}  # fmt: skip
+        expect(types & {"number", "integer"},
+               f"`{name}` has no numeric type in the schema: declare it as int or float")
+    for name in spec.categorical:
+        values = _values(openapi, props[name])
+        expected = set(grading.probes.categories[name])
+        expect(values is not None and expected <= values,
+               f"`{name}` should list its allowed values {sorted(expected, key=str)} in the "
+               f"schema (found {values}): declare it as Literal[...]")  # fmt: skip
+
+
+@check("4.8", "OpenAPI describes the response fields and types", points=1)
+def test_openapi_response(grading: Grading) -> None:
+    openapi, post = _openapi(grading)
+    ok = post.get("responses", {}).get("200", {})
+    schema = _schema(openapi, ok.get("content", {}).get("application/json", {}).get("schema"))
+    props = schema.get("properties", {})
+    spec = grading.spec
+    prob = _schema(openapi, props.get(spec.response_probability))
+    label = _schema(openapi, props.get(spec.response_label))
+    expect(prob.get("type") == "number" and label.get("type") == "boolean",
+           f"the 200 response schema should have {spec.response_probability!r}: number and "
+           f"{spec.response_label!r}: boolean; declare a response model (found "
+           f"{sorted(props)})")  # fmt: skip
+
+
+@check("4.9", "seeded bad inputs → 422 naming the field", points=1, hidden=True)
+def test_seeded_bad(grading: Grading) -> None:
+    for i, bad in enumerate(grading.probes.seeded_bad):
+        problem = _bad(grading, f"seeded-bad-{i}", bad)
+        expect(problem is None, str(problem))

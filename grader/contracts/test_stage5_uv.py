@@ -1,0 +1,80 @@
+"""Stage 5 (uv): the service is a uv project whose uv.lock matches pyproject.toml, with
+scikit-learn locked at the version that pickled the model (a mismatch is explained)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from grader.checks import check, expect, fail
+from grader.contracts.common import trained
+from grader.picklescan import sklearn_versions
+from grader.session import Grading
+
+NEEDED = ("scikit-learn", "fastapi", "uvicorn")
+
+
+@check("5.1", "pyproject.toml, uv.lock and .python-version are there", points=1)
+def test_project_files(grading: Grading) -> None:
+    missing = [n for n in ("pyproject.toml", "uv.lock", ".python-version")
+               if not (grading.submission / n).is_file()]  # fmt: skip
+    expect(not missing, f"missing {', '.join(missing)}: run `uv init` (pyproject.toml, "
+                        ".python-version) and `uv lock` (uv.lock), and submit all three")
+
+
+@check("5.2", "uv.lock is consistent with pyproject.toml (uv lock --check)", points=2)
+def test_lock_check(grading: Grading) -> None:
+    expect((grading.submission / "uv.lock").is_file(),
+           "there is no uv.lock: run `uv lock` and submit uv.lock")  # fmt: skip
+    run = grading.uv_lock_check
+    if run is None:
+        fail("uv is not installed where the grader runs, so uv.lock cannot be checked")
+    expect(run.ok, "uv.lock is out of date with pyproject.toml (`uv lock --check` failed): run "
+                   f"`uv lock` after changing dependencies and submit both files.\n{run.tail(6)}")
+
+
+@check("5.3", "pyproject.toml declares the service's dependencies", points=1)
+def test_dependencies(grading: Grading) -> None:
+    path = grading.submission / "pyproject.toml"
+    expect(path.is_file(), "there is no pyproject.toml")
+    with path.open("rb") as f:
+        deps = tomllib.load(f).get("project", {}).get("dependencies", [])
+    names = {str(d).split(";")[0].split("[")[0].strip() for d in deps}
+    names = {n.split("=")[0].split(">")[0].split("<")[0].split("~")[0].split("!")[0].strip()
+             for n in names}  # fmt: skip
+    missing = [n for n in NEEDED if n not in {m.lower() for m in names}]
+    expect(not missing, f"[project].dependencies lacks {missing}: `uv add {' '.join(missing)}`")
+
+
+def _pickles(grading: Grading) -> tuple[str, list[Path]]:
+    """The pickles that ship: the submitted ones if any, else the ones train.py wrote here."""
+    names = ("model.bin", "pipeline.bin")
+    submitted = [grading.submission / n for n in names if (grading.submission / n).is_file()]
+    if submitted:
+        return "submitted", submitted
+    trained(grading)
+    scratch = grading.sandbox.scratch
+    return "trained", [scratch / n for n in names if (scratch / n).is_file()]
+
+
+@check("5.4", "scikit-learn is locked at the version that pickled the model", points=2)
+def test_sklearn_version(grading: Grading) -> None:
+    locked = grading.locked_version("scikit-learn")
+    expect(locked, "uv.lock does not lock scikit-learn: `uv add scikit-learn==<version>` with "
+                   "the version that trained your model")  # fmt: skip
+    _, paths = _pickles(grading)
+    expect(paths, "no model.bin or pipeline.bin to compare with: run train.py")
+    for path in paths:
+        try:
+            versions = sklearn_versions(path)
+        except ValueError as e:
+            fail(str(e))
+        for version in sorted(versions):
+            expect(
+                version == locked,
+                f"{path.name} was written by scikit-learn {version}, your uv.lock pins "
+                f"{locked}. A pickle is only safe to load with the version that wrote it "
+                f"(scikit-learn warns InconsistentVersionWarning, or fails): retrain with "
+                f"`uv run python train.py` so the locked {locked} writes it, or pin the "
+                f"version that trained it: `uv add scikit-learn=={version}`",
+            )

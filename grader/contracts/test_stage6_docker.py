@@ -1,0 +1,125 @@
+"""Stage 6 (docker): static Dockerfile checks always; build and run where an engine exists
+(reported as skipped otherwise, never as passed)."""
+
+from __future__ import annotations
+
+import re
+
+from grader.checks import check, expect, fail, skip
+from grader.contracts.common import check_prediction, trained
+from grader.dockerfile import Dockerfile
+from grader.session import Grading
+
+
+def _dockerfile(grading: Grading) -> Dockerfile:
+    df = grading.dockerfile
+    if df is None:
+        fail("there is no Dockerfile in the folder")
+    return df
+
+
+@check("6.1", "base image pinned", points=1)
+def test_base_pinned(grading: Grading) -> None:
+    df = _dockerfile(grading)
+    images = df.base_images()
+    expect(images, "the Dockerfile has no FROM line")
+    base = images[-1]
+    tag = base.split("@")[0].rsplit(":", 1)[1] if ":" in base.split("/")[-1] else ""
+    expect("@sha256:" in base or re.match(r"\d+\.\d+", tag),
+           f"FROM {base}: pin the Python version, e.g. FROM python:3.13-slim-bookworm "
+           "(not `latest` or no tag)")  # fmt: skip
+
+
+@check("6.2", "uv pinned", points=1)
+def test_uv_pinned(grading: Grading) -> None:
+    df = _dockerfile(grading)
+    copies = " ".join(i.args for i in df.all("COPY"))
+    runs = df.text("RUN")
+    pinned = re.search(r"ghcr\.io/astral-sh/uv:\d+\.\d+(\.\d+)?", copies) or re.search(
+        r"(pip install|uv-installer|astral\.sh/uv/)[^\n]*\d+\.\d+\.\d+", runs
+    )
+    expect(pinned, "pin uv: COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/ "
+                   "(a version tag, not latest)")  # fmt: skip
+
+
+@check("6.3", "dependencies installed from the lock (uv sync --locked)", points=1)
+def test_locked_sync(grading: Grading) -> None:
+    runs = _dockerfile(grading).text("RUN")
+    expect(re.search(r"uv sync[^\n]*--(locked|frozen)", runs),
+           "install with `RUN uv sync --locked` (fails if uv.lock is stale) so the image gets "
+           "exactly the locked versions")  # fmt: skip
+
+
+@check("6.4", "the app and the model are copied into the image", points=1)
+def test_copies_app(grading: Grading) -> None:
+    df = _dockerfile(grading)
+    copied = " ".join(i.args for i in df.all("COPY") + df.all("ADD"))
+    words = copied.split()
+    has_all = any(w in (".", "./") for w in words[:-1]) if words else False
+    missing = [n for n in ("predict.py", "pipeline.bin") if n not in copied]
+    expect(has_all or not missing, f"the Dockerfile does not COPY {missing}: the image needs "
+                                   "the app and the model it loads")  # fmt: skip
+
+
+@check("6.5", f"port exposed ({9696})", points=1)
+def test_port(grading: Grading) -> None:
+    df = _dockerfile(grading)
+    port = grading.spec.port
+    expect(port in df.exposed_ports(), f"add EXPOSE {port}")
+    served = df.served_port()
+    expect(served == port, f"the command serves on port {served}, not {port}: --port {port}")
+
+
+@check("6.6", "runs as a non-root user", points=1)
+def test_non_root(grading: Grading) -> None:
+    user = _dockerfile(grading).user()
+    expect(user and user.split(":")[0] not in ("root", "0"),
+           "the container runs as root: add a user (RUN useradd --system app) and `USER app` "
+           "before CMD")  # fmt: skip
+
+
+@check("6.7", "server listens on 0.0.0.0", points=1)
+def test_host(grading: Grading) -> None:
+    df = _dockerfile(grading)
+    host = df.host()
+    expect(host == "0.0.0.0",
+           f"the command binds {host or 'the default host (127.0.0.1)'}: inside a container "
+           "that is unreachable from outside; use --host 0.0.0.0")  # fmt: skip
+
+
+@check("6.8", ".dockerignore excludes .venv", points=1)
+def test_dockerignore(grading: Grading) -> None:
+    path = grading.submission / ".dockerignore"
+    expect(path.is_file(), "add a .dockerignore with `.venv` so the host's environment is not "
+                           "copied into the image")  # fmt: skip
+    lines = {line.strip().rstrip("/").removeprefix("/") for line in path.read_text().splitlines()}
+    expect(lines & {".venv", "**/.venv", ".venv*", ".*"}, ".dockerignore must list .venv")
+
+
+def _engine(grading: Grading) -> str:
+    if grading.engine is None:
+        skip("no container engine here (docker/podman): the image was not built. "
+             "Build it yourself: docker build -t app . && docker run -p 9696:9696 app")
+    return grading.engine
+
+
+@check("6.9", "the image builds", points=2)
+def test_builds(grading: Grading) -> None:
+    _engine(grading)
+    trained(grading)  # the Dockerfile copies the models train.py writes
+    _, build = grading.image
+    expect(build is not None, "the image build did not finish within 20 minutes")
+    assert build is not None
+    tail = "\n".join((build.stdout + build.stderr).strip().splitlines()[-12:])
+    expect(build.returncode == 0, f"`docker build .` failed:\n{tail}")
+
+
+@check("6.10", "the container answers /ping and /predict", points=2)
+def test_container_serves(grading: Grading) -> None:
+    _engine(grading)
+    run = grading.container
+    tail = "\n".join(run.server_log.strip().splitlines()[-12:])
+    expect(run.started, f"the container did not answer GET {grading.spec.ping_path} on port "
+                        f"{grading.served_port}:\n{tail}")  # fmt: skip
+    problem = check_prediction(grading, run.get("example"), None, "the container")
+    expect(problem is None, str(problem))

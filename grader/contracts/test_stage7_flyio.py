@@ -1,0 +1,90 @@
+"""Stage 7 (flyio): fly.toml is valid, routes to the served port and health-checks a route of
+the app; with --url the live deployment answers the same HTTP contract."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from grader.checks import check, expect, fail, skip
+from grader.contracts.common import answer_text, check_prediction, server
+from grader.session import Grading, HttpRun, fly_check_path, fly_internal_ports
+
+
+def _fly(grading: Grading) -> dict[str, Any]:
+    expect((grading.submission / "fly.toml").is_file(),
+           "there is no fly.toml: run `fly launch --no-deploy` and submit fly.toml")  # fmt: skip
+    try:
+        fly = grading.fly
+    except tomllib.TOMLDecodeError as e:
+        fail(f"fly.toml is not valid TOML: {e}")
+    assert fly is not None
+    return fly
+
+
+@check("7.1", "fly.toml is valid", points=2)
+def test_fly_valid(grading: Grading) -> None:
+    fly = _fly(grading)
+    schema = json.loads(resources.files("grader").joinpath("schemas/fly.schema.json").read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(fly), key=str)
+    where = [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
+    expect(not errors, "fly.toml does not match fly.io's schema:\n" + "\n".join(where[:5]))
+
+
+@check("7.2", "internal_port is the served port", points=2)
+def test_internal_port(grading: Grading) -> None:
+    ports = fly_internal_ports(_fly(grading))
+    served = grading.served_port
+    expect(ports, "fly.toml has no [http_service] internal_port")
+    expect(all(p == served for p in ports),
+           f"fly.toml's internal_port is {ports[0]}, but the app serves on {served}: fly.io "
+           f"would send traffic to a port nobody listens on; set internal_port = {served}")
+
+
+@check("7.3", "the health check path is a route of the app", points=1)
+def test_health_path(grading: Grading) -> None:
+    path = fly_check_path(_fly(grading))
+    expect(path, "add a health check: [[http_service.checks]] with path = \"/ping\"")
+    answer = server(grading).get("fly-health")
+    expect(answer.get("status") == 200,
+           f"fly.toml checks GET {path}, which the app answers with {answer_text(answer)}: "
+           "point the check at a route that answers 200, e.g. /ping")  # fmt: skip
+
+
+def _live(grading: Grading) -> HttpRun:
+    if not grading.options.url:
+        skip("no --url given: the live deployment was not probed")
+    run = grading.live
+    expect(run.started, f"{grading.options.url} did not answer: "
+                        f"{answer_text(run.get('ping'))}")  # fmt: skip
+    return run
+
+
+@check("7.4", "the live deployment answers GET /ping", points=1)
+def test_live_ping(grading: Grading) -> None:
+    answer = _live(grading).get("ping")
+    expect(answer.get("status") == 200, f"GET /ping on the deployment: {answer_text(answer)}")
+
+
+@check("7.5", "the live deployment answers POST /predict", points=2)
+def test_live_predict(grading: Grading) -> None:
+    run = _live(grading)
+    problem = check_prediction(grading, run.get("example"), None, "the deployment")
+    for i in grading.probes.public_sample[:5]:
+        problem = problem or check_prediction(grading, run.get(f"heldout-{i}"), None,
+                                              f"held-out record {i} on the deployment")
+    expect(problem is None, str(problem))
+
+
+@check("7.6", "the live deployment rejects bad input with 422", points=1)
+def test_live_422(grading: Grading) -> None:
+    run = _live(grading)
+    for i, bad in enumerate(grading.probes.bad):
+        answer = run.get(f"bad-{i}")
+        expect(answer.get("status") == 422,
+               f"the deployment answered a request with {bad.why} with {answer_text(answer)}, "
+               "not 422")  # fmt: skip

@@ -1,0 +1,105 @@
+"""Start the submission's server, send it the grader's requests, report the answers as JSON.
+
+Sandboxed use (a server in the sandbox is reachable only from inside it):
+  stdin:  {"nonce": str, "server": [argv...], "port": int, "start_seconds": float,
+           "requests": [{"id", "method", "path", "body"?, "raw"?}, ...]}
+  stdout: `GRADER-RESULT <nonce> {"started": bool, "start_seconds": float, "exit_code": int|null,
+           "server_log": str, "responses": [{"id", "status", "json"|"text"|"error"}, ...]}`
+The grader also imports `run_requests` to probe a live deployment (`--url`). Standard library
+only: it runs with whatever interpreter the sandbox has and imports nothing from the grader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+MAX_BODY = 20_000
+
+
+def send(base_url: str, req: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
+    """One HTTP request; the answer as {"id", "status", "json" or "text"} or {"id", "error"}."""
+    out: dict[str, Any] = {"id": req["id"]}
+    data: bytes | None = None
+    if "raw" in req:
+        data = str(req["raw"]).encode()
+    elif "body" in req:
+        data = json.dumps(req["body"]).encode()
+    request = urllib.request.Request(base_url.rstrip("/") + req["path"], data=data)
+    request.method = req.get("method", "GET")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    started = time.monotonic()
+    try:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, raw = response.status, response.read(MAX_BODY * 50)
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read(MAX_BODY * 50)
+    except (OSError, ValueError) as e:
+        out["error"] = f"{type(e).__name__}: {e}"
+        return out
+    out["status"] = status
+    out["seconds"] = round(time.monotonic() - started, 4)
+    try:
+        out["json"] = json.loads(raw)
+    except ValueError:
+        out["text"] = raw[:MAX_BODY].decode(errors="replace")
+    return out
+
+
+def run_requests(base_url: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [send(base_url, req) for req in requests]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    port = int(request["port"])
+    log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+    server = subprocess.Popen(
+        request["server"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    started = time.monotonic()
+    deadline = started + float(request["start_seconds"])
+    result: dict[str, Any] = {"started": False, "responses": []}
+    while time.monotonic() < deadline and server.poll() is None:
+        if listening(port):
+            result["started"] = True
+            break
+        time.sleep(0.1)
+    result["start_seconds"] = round(time.monotonic() - started, 2)
+    if result["started"]:
+        result["responses"] = run_requests(f"http://127.0.0.1:{port}", request["requests"])
+    result["exit_code"] = server.poll()
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    log.close()
+    with open(log.name, errors="replace") as f:
+        result["server_log"] = f.read()[-4000:]
+    os.unlink(log.name)
+    print(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

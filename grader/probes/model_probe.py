@@ -1,0 +1,88 @@
+"""Sandboxed: load the submission's pickles and score records; print the result as JSON.
+
+stdin:  {"nonce": str, "records": [record, ...], "files": {"model": "model.bin", ...}}
+stdout: one line `GRADER-RESULT <nonce> {json}` with, per file, what it loaded to and the
+        probabilities it gives (or the error). Runs with the grader's interpreter; imports
+        nothing from the grader package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+import traceback
+import warnings
+from typing import Any
+
+
+def describe(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def probabilities(predict_proba: Any, X: Any) -> list[float]:
+    proba = predict_proba(X)
+    return [float(p) for p in proba[:, 1]]
+
+
+def load(path: str) -> tuple[Any, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open(path, "rb") as f:
+            obj = pickle.load(f)
+    return obj, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+def probe_model(path: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"exists": os.path.isfile(path)}
+    if not out["exists"]:
+        return out
+    try:
+        obj, out["warnings"] = load(path)
+        out["type"] = describe(obj)
+        if not isinstance(obj, tuple) or len(obj) != 2:
+            out["error"] = f"loads to {describe(obj)}, not a (vectorizer, model) tuple"
+            return out
+        dv, model = obj
+        out["parts"] = [describe(dv), describe(model)]
+        out["probabilities"] = probabilities(model.predict_proba, dv.transform(records))
+    except Exception as e:
+        out["error"] = f"{type(e).__name__}: {e}"
+        out["traceback"] = traceback.format_exc(limit=-3)
+    return out
+
+
+def probe_pipeline(path: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"exists": os.path.isfile(path)}
+    if not out["exists"]:
+        return out
+    try:
+        obj, out["warnings"] = load(path)
+        out["type"] = describe(obj)
+        steps = getattr(obj, "steps", None)
+        if isinstance(steps, list):
+            out["steps"] = [describe(step) for _, step in steps]
+        out["probabilities"] = probabilities(obj.predict_proba, records)
+    except Exception as e:
+        out["error"] = f"{type(e).__name__}: {e}"
+        out["traceback"] = traceback.format_exc(limit=-3)
+    return out
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    sys.path.insert(0, os.getcwd())  # pickles may name modules of the submission
+    records = request["records"]
+    result: dict[str, Any] = {}
+    files = request["files"]
+    if "model" in files:
+        result["model"] = probe_model(files["model"], records)
+    if "pipeline" in files:
+        result["pipeline"] = probe_pipeline(files["pipeline"], records)
+    sys.stdout.flush()
+    print(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support import ROOT, SHARED, dataset
+
+
+@pytest.fixture(scope="session")
+def churn_csv() -> Path:
+    return dataset("CHURN_DATA")
+
+
+@pytest.fixture(scope="session")
+def credit_csv() -> Path:
+    return dataset("CREDIT_DATA")
+
+
+def base_images() -> list[str]:
+    """The images named in FROM lines of the repository's Dockerfiles (not build stages)."""
+    images: set[str] = set()
+    for dockerfile in ROOT.glob("*/Dockerfile"):
+        stages: set[str] = set()
+        for line in dockerfile.read_text().splitlines():
+            m = re.match(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
+            if m:
+                if m[1] not in stages:
+                    images.add(m[1])
+                if m[2]:
+                    stages.add(m[2])
+        for m2 in re.finditer(r"COPY\s+--from=(\S+)", dockerfile.read_text()):
+            if ":" in m2[1] or "/" in m2[1]:
+                images.add(m2[1])
+    return sorted(images)
+
+
+@pytest.fixture(scope="session")
+def container_engine() -> str:
+    """`docker` or `podman`, prepared by ../shared/ci/container-engine.sh (stand-in base images
+    where registries cannot be reached). Skips outside CI when there is no engine; fails in CI."""
+    script = SHARED / "ci" / "container-engine.sh"
+    problem = None
+    if not script.exists():
+        # Elsewhere (GitHub's runners, a laptop): a working Docker daemon is enough.
+        docker = subprocess.run(["docker", "info"], capture_output=True, check=False)
+        if docker.returncode == 0:
+            return "docker"
+        problem = f"no Docker daemon and no {script}"
+    else:
+        result = subprocess.run(
+            ["bash", str(script), *base_images()], capture_output=True, text=True, timeout=1200
+        )
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip().splitlines()[-1]
+        problem = f"container-engine.sh failed ({result.returncode}): {result.stderr[-2000:]}"
+    if os.environ.get("CI"):
+        pytest.fail(problem)
+    pytest.skip(problem)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    try:
+        from test_readmes import SUMMARY
+    except ImportError:
+        return
+    if not SUMMARY:
+        return
+    run = sum(s["run"] for s in SUMMARY.values())
+    skipped = sum(s["skipped"] for s in SUMMARY.values())
+    checked = sum(s["outputs_checked"] for s in SUMMARY.values())
+    terminalreporter.write_sep("-", "executable READMEs")
+    for readme, s in sorted(SUMMARY.items()):
+        terminalreporter.write_line(
+            f"{readme}: {s['run']} blocks run, {s['skipped']} marked not runnable here, "
+            f"{s['outputs_checked']} outputs compared"
+        )
+    terminalreporter.write_line(
+        f"total: {run} run, {skipped} not runnable here, {checked} outputs compared"
+    )

@@ -1,0 +1,91 @@
+"""Helpers of the grader's tests: run `grade` in a child process, build lesson variants."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from support import ROOT, copy_step, data_env
+
+DOCKERFILE = """\
+FROM python:3.13-slim-bookworm
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0
+WORKDIR /app
+RUN --mount=type=cache,target=/root/.cache/uv \\
+    --mount=type=bind,source=uv.lock,target=/app/uv.lock \\
+    --mount=type=bind,source=pyproject.toml,target=/app/pyproject.toml \\
+    uv sync --locked --no-install-project --no-dev
+COPY predict.py pipeline.bin ./
+RUN useradd --system --no-create-home app
+USER app
+ENV PATH="/app/.venv/bin:$PATH"
+EXPOSE 9696
+CMD ["uvicorn", "predict:app", "--host", "0.0.0.0", "--port", "9696"]
+"""
+
+FLY_TOML = """\
+app = "churn-test"
+primary_region = "ams"
+
+[build]
+  dockerfile = "Dockerfile"
+
+[http_service]
+  internal_port = 9696
+  force_https = true
+  auto_stop_machines = "stop"
+  auto_start_machines = true
+  min_machines_running = 0
+
+  [[http_service.checks]]
+    method = "GET"
+    path = "/ping"
+    interval = "30s"
+    timeout = "5s"
+    grace_period = "10s"
+"""
+
+
+def grade(path: Path, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any], str]:
+    """`python -m grader.cli PATH --json FILE ARGS...`: (exit code, results.json, stdout)."""
+    out = path.parent / f"{path.name}-results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader.cli", str(path), "--json", str(out), *args],
+        capture_output=True, text=True, env=data_env(), timeout=timeout, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert out.is_file(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc.returncode, json.loads(out.read_text()), proc.stdout
+
+
+def failed(results: dict[str, Any]) -> dict[str, str]:
+    """{check id: output} of the failed checks."""
+    return {
+        t["extra_data"]["check"]: t["output"] for t in results["tests"] if t["status"] == "failed"
+    }
+
+
+def lost(results: dict[str, Any]) -> float:
+    return float(results["max_score"] - results["score"])
+
+
+def service_folder(dest: Path) -> Path:
+    """A churn service folder at stage 7: 07-flyio if it exists, else 05-uv + Dockerfile etc."""
+    if (ROOT / "07-flyio").is_dir():
+        return copy_step("07-flyio", dest)
+    folder = copy_step("05-uv", dest)
+    target = folder.with_name("service")
+    folder.rename(target)
+    (target / "Dockerfile").write_text(DOCKERFILE)
+    (target / ".dockerignore").write_text(".venv\n__pycache__\n*.csv\n")
+    (target / "fly.toml").write_text(FLY_TOML)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))

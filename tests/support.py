@@ -1,0 +1,193 @@
+"""Helpers shared by the repository's tests: data paths, free ports, real servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+STEPS = [
+    "01-train",
+    "02-pipeline",
+    "03-fastapi",
+    "04-pydantic",
+    "05-uv",
+    "06-docker",
+    "07-flyio",
+]
+
+DATASETS = {
+    "CHURN_DATA": "WA_Fn-UseC_-Telco-Customer-Churn.csv",
+    "CREDIT_DATA": "AER_credit_card_data.csv",
+}
+
+EXAMPLE_CUSTOMER: dict[str, object] = {
+    "gender": "female",
+    "seniorcitizen": 0,
+    "partner": "yes",
+    "dependents": "no",
+    "phoneservice": "no",
+    "multiplelines": "no_phone_service",
+    "internetservice": "dsl",
+    "onlinesecurity": "no",
+    "onlinebackup": "yes",
+    "deviceprotection": "no",
+    "techsupport": "no",
+    "streamingtv": "no",
+    "streamingmovies": "no",
+    "contract": "month-to-month",
+    "paperlessbilling": "yes",
+    "paymentmethod": "electronic_check",
+    "tenure": 1,
+    "monthlycharges": 29.85,
+    "totalcharges": 29.85,
+}
+
+
+def dataset(var: str) -> Path:
+    """Path of a dataset: $VAR, else ../shared/data. In CI a missing file fails the test."""
+    value = os.environ.get(var)
+    path = Path(value) if value else SHARED / "data" / DATASETS[var]
+    if not path.is_file():
+        message = f"dataset {var} not found at {path}: set {var} to the CSV"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def data_env() -> dict[str, str]:
+    """os.environ plus CHURN_DATA and CREDIT_DATA pointing at existing files."""
+    env = dict(os.environ)
+    for var in DATASETS:
+        env[var] = str(dataset(var))
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could listen on port now (connections in TIME_WAIT do not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def http(
+    method: str, url: str, body: object | None = None, timeout: float = 10.0
+) -> tuple[int, object]:
+    """One real HTTP request; returns (status, decoded JSON or text). Never raises on 4xx/5xx."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll url until it answers 2xx; fail early if proc dies."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            status, _ = http("GET", url, timeout=2)
+            if 200 <= status < 300:
+                return
+            last = status
+        except OSError as e:
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer 2xx within {timeout}s (last: {last})")
+
+
+@contextlib.contextmanager
+def server(
+    cmd: Sequence[str],
+    cwd: Path,
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a real server process, wait until ready_url answers, stop it cleanly afterwards."""
+    log = (cwd / ".server.log").open("wb")
+    proc = subprocess.Popen(
+        list(cmd),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        try:
+            wait_http(ready_url, timeout=timeout, proc=proc)
+        except AssertionError as e:
+            log.flush()
+            tail = (cwd / ".server.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{e}\n--- server output ---\n{tail}") from None
+        yield proc
+    finally:
+        stop(proc)
+        log.close()
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """SIGTERM the process group, SIGKILL if it does not exit in time; return the exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+def copy_step(step: str, dest: Path) -> Path:
+    """A scratch copy of a step folder without trained models or caches."""
+    target = dest / step
+    shutil.copytree(
+        ROOT / step,
+        target,
+        ignore=shutil.ignore_patterns("*.bin", ".venv", "__pycache__", ".server.log"),
+    )
+    return target
+
+
+def python() -> str:
+    """The interpreter of the project's environment (the one running the tests)."""
+    return sys.executable
