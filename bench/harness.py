@@ -163,12 +163,36 @@ class Result:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    cpu_ms: float = float("nan")  # the server's CPU time per request (user + system)
+
+
+def cpu_seconds(session: int) -> float:
+    """CPU time (user + system) used so far by the processes of a session (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process has gone
+        if int(fields[3]) == session:  # fields after "(comm)": state, ppid, pgrp, session, …
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(
-    port: int, path: str, body: object, seconds: int, workdir: Path, connections: int = 8
+    port: int,
+    path: str,
+    body: object,
+    seconds: int,
+    workdir: Path,
+    server: int | None = None,
+    connections: int = 8,
 ) -> Result:
-    """Drive http://127.0.0.1:port/path with wrk (one thread); fail on any non-2xx answer."""
+    """Drive http://127.0.0.1:port/path with wrk (one thread); fail on any non-2xx answer.
+
+    With the server's session id, also measure the server's CPU time per request: unlike
+    requests/s, it hardly changes when other work shares the machine.
+    """
     script = workdir / "wrk.lua"
     method = "GET" if body is None else "POST"
     body_line = "" if body is None else f"wrk.body = [==[{json.dumps(body)}]==]"
@@ -176,7 +200,9 @@ def wrk(
     url = f"http://{HOST}:{port}{path}"
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
            "-s", str(script), url]  # fmt: skip
+    cpu_before = cpu_seconds(server) if server else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    cpu = cpu_seconds(server) - cpu_before if server else float("nan")
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     if summary["non2xx"] or summary["errors"] or not summary["requests"]:
         raise RuntimeError(f"wrk on {url}: {summary}")
@@ -184,4 +210,5 @@ def wrk(
         requests_per_s=summary["requests"] / summary["seconds"],
         p50_ms=summary["p50_us"] / 1000,
         p99_ms=summary["p99_us"] / 1000,
+        cpu_ms=1000 * cpu / summary["requests"],
     )

@@ -28,6 +28,7 @@ BATCH = 1000  # customers per /predict_batch request: the lesson's maximum
 PREDICT = ("/predict", CUSTOMER)
 PING = ("/ping", None)
 PREDICT_BATCH = ("/predict_batch", [CUSTOMER] * BATCH)
+FLASK = "Flask + gunicorn"
 
 
 def make_async(source: str) -> str:
@@ -58,6 +59,7 @@ class Probe:
     path: str
     body: object
     port: int
+    session: int  # the server's session id, to read its CPU time
     runs: list[Result] = field(default_factory=list)
 
     @property
@@ -68,7 +70,7 @@ class Probe:
         return Result(
             *(
                 statistics.median(getattr(r, name) for r in self.runs)
-                for name in ("requests_per_s", "p50_ms", "p99_ms")
+                for name in ("requests_per_s", "p50_ms", "p99_ms", "cpu_ms")
             )
         )
 
@@ -86,7 +88,7 @@ def servers(
     source = (service / "predict.py").read_text()
     found = [
         ("final (05-uv)", "predict:app", [PREDICT, PING, PREDICT_BATCH]),
-        ("Flask + gunicorn", None, [PREDICT, PING]),
+        (FLASK, None, [PREDICT, PING]),
         ("fast path", "bench.fastpath.app:app", [PREDICT, PING, PREDICT_BATCH]),
     ]
     for name, change in VARIANTS.items() if variants else ():
@@ -113,41 +115,44 @@ def run(rounds: int, seconds: int, variants: bool) -> list[Probe]:
         for label, module, requests in servers(service, variants):
             port = free_port()
             cmd = gunicorn(port) if module is None else uvicorn(module, port)
-            stack.enter_context(running(cmd, service, port, env=env))
-            probes += [Probe(label, path, body, port) for path, body in requests]
+            proc = stack.enter_context(running(cmd, service, port, env=env))
+            probes += [Probe(label, path, body, port, proc.pid) for path, body in requests]
 
         for probe in probes:
             drive(probe.port, probe.path, probe.body, 1, service)  # warm-up
         for i in range(rounds):
             print(f"  round {i + 1}/{rounds}", file=sys.stderr, flush=True)
             for probe in probes:
-                probe.runs.append(drive(probe.port, probe.path, probe.body, seconds, service))
+                result = drive(probe.port, probe.path, probe.body, seconds, service, probe.session)
+                probe.runs.append(result)
     return probes
 
 
 def table(probes: list[Probe]) -> str:
-    def rate(server: str, path: str) -> float | None:
-        found = [p for p in probes if p.server == server and p.path == path]
-        return found[0].median().requests_per_s if found else None
+    """One row per server and request; ratios by requests/s and by CPU time per request."""
+    medians = {(p.server, p.path): p.median() for p in probes}
 
-    flask = rate("Flask + gunicorn", "/predict")
+    def ratio(m: Result, base: Result | None) -> str:
+        if base is None:
+            return ""
+        return f"{m.requests_per_s / base.requests_per_s:.2f}× / {base.cpu_ms / m.cpu_ms:.2f}×"
+
     lines = [
-        "| server | request | requests/s | records/s | p50 ms | p99 ms | ÷ Flask | ÷ floor |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| server | request | requests/s | records/s | p50 ms | p99 ms | CPU ms/request "
+        "| ÷ Flask (req/s / CPU) | ÷ floor (req/s / CPU) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in probes:
-        m = p.median()
-        floor = rate(p.server, "/ping")
+        m = medians[p.server, p.path]
         vs_flask = vs_floor = ""
         if p.path == "/predict":
-            if flask and p.server != "Flask + gunicorn":
-                vs_flask = f"{m.requests_per_s / flask:.2f}×"
-            if floor:
-                vs_floor = f"{m.requests_per_s / floor:.2f}×"
+            if p.server != FLASK:
+                vs_flask = ratio(m, medians.get((FLASK, "/predict")))
+            vs_floor = ratio(m, medians.get((p.server, "/ping")))
         lines.append(
             f"| {p.server} | {p.path} | {m.requests_per_s:,.0f} | "
             f"{m.requests_per_s * p.records:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
-            f"{vs_flask} | {vs_floor} |"
+            f"{m.cpu_ms:.2f} | {vs_flask} | {vs_floor} |"
         )
     return "\n".join(lines)
 

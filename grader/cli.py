@@ -38,12 +38,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="also probe this live deployment (stage 7)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hidden checks")
     p.add_argument("--json", type=Path, dest="json_file", help="write Gradescope results.json")
-    p.add_argument("--engine", choices=["auto", "none", "docker", "podman"], default="auto",
-                   help="container engine for stage 6's build and run (default: auto-detect)")
-    p.add_argument("--docker", action="store_true",
-                   help="require a container engine (fail instead of skipping the build)")
-    p.add_argument("--start-seconds", type=float, default=60.0,
-                   help="how long the app may take to start listening (default 60)")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "none", "docker", "podman"],
+        default="auto",
+        help="container engine for stage 6's build and run (default: auto-detect)",
+    )
+    p.add_argument(
+        "--docker",
+        action="store_true",
+        help="require a container engine (fail instead of skipping the build)",
+    )
+    p.add_argument(
+        "--start-seconds",
+        type=float,
+        default=60.0,
+        help="how long the app may take to start listening (default 60)",
+    )
     p.add_argument("--only", help="grade only these stages (comma-separated, e.g. 5,6)")
     p.add_argument("--quiet", action="store_true", help="print only the total")
     return p  # fmt: skip

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render straight to PNG
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from grader.batch import STAGES, stage_scores, write_atomic
 
@@ -91,7 +92,7 @@ def _chart_histogram(scores: list[float], path: Path) -> None:
     ax.set_xlabel("total score (% of the maximum)")
     ax.set_ylabel("students")
     ax.set_title(f"Scores of {len(scores)} students")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -105,7 +106,7 @@ def _chart_failures(top: list[tuple[str, str, int]], path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("students")
     ax.set_title("Most common failures")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -115,9 +116,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def write_report(
-    out: Path, all_results: Mapping[str, Results], title: str | None = None
-) -> Path:
+def write_report(out: Path, all_results: Mapping[str, Results], title: str | None = None) -> Path:
     """Write OUT/report.md and its charts; return the report's path."""
     charts = out / "charts"
     charts.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 try:
     import resource
@@ -79,7 +80,7 @@ class RunResult:
             return f"`{' '.join(self.command)}` was killed by {name} (a resource limit?)"
         return f"`{' '.join(self.command)}` exited with code {self.returncode}"
 
-    def result(self, nonce: str) -> dict[str, object] | None:
+    def result(self, nonce: str) -> dict[str, Any] | None:
         """The JSON a probe printed on its `GRADER-RESULT <nonce>` line, if any."""
         prefix = f"{RESULT_MARK} {nonce} "
         for line in reversed(self.stdout.splitlines()):
@@ -269,9 +270,7 @@ class Sandbox:
             resource.setrlimit(resource.RLIMIT_CPU, cpu)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
             if platform.system() == "Linux":  # macOS refuses RLIMIT_AS below its current value
-                resource.setrlimit(
-                    resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)
-                )
+                resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
             if self.as_nobody or os.geteuid() != 0:
                 resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -287,7 +286,7 @@ class Sandbox:
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=preexec,  # noqa: PLW1509 - rlimits must be set in the child
+            preexec_fn=preexec,
         )
         timed_out = False
         try:

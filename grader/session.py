@@ -26,7 +26,15 @@ from typing import Any
 from grader import dockerfile
 from grader.probes import http_probe
 from grader.sandbox import Limits, RunResult, Sandbox
-from grader.specs import BadRequest, Dataset, Record, Spec, public_bad_requests, seeded_bad_requests, valid_records
+from grader.specs import (
+    BadRequest,
+    Dataset,
+    Record,
+    Spec,
+    public_bad_requests,
+    seeded_bad_requests,
+    valid_records,
+)
 
 PROBES = Path(__file__).parent / "probes"
 N_PUBLIC = 20  # held-out records sent to the service in public checks
@@ -141,9 +149,7 @@ class Grading:
             (self.sandbox.scratch / name).unlink(missing_ok=True)
         import sys
 
-        return self.sandbox.run(
-            [sys.executable, "train.py"], limits=limits, env=self.data_env()
-        )
+        return self.sandbox.run([sys.executable, "train.py"], limits=limits, env=self.data_env())
 
     @functools.cached_property
     def model_probe(self) -> dict[str, Any]:
@@ -202,7 +208,7 @@ class Grading:
 
         self.train  # noqa: B018 - the app loads the models trained in this run
         port = self.spec.port
-        request = {
+        request: dict[str, Any] = {
             "nonce": self.nonce,
             "server": [sys.executable, "-m", "uvicorn", "predict:app", "--host", "127.0.0.1",
                        "--port", str(port)],

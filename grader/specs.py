@@ -88,9 +88,7 @@ class Spec:
 
     def categories(self, data: Dataset) -> dict[str, list[Any]]:
         """Allowed values of each categorical feature, as seen in the data."""
-        return {
-            name: sorted({r[name] for r in data.records}, key=str) for name in self.categorical
-        }
+        return {name: sorted({r[name] for r in data.records}, key=str) for name in self.categorical}
 
 
 def split(data: Dataset, test_size: float, random_state: int) -> Split:
@@ -154,14 +152,26 @@ CHURN = Spec(
     response_probability="churn_probability",
     response_label="churn",
     example={
-        "gender": "female", "seniorcitizen": 0, "partner": "yes", "dependents": "no",
-        "phoneservice": "no", "multiplelines": "no_phone_service", "internetservice": "dsl",
-        "onlinesecurity": "no", "onlinebackup": "yes", "deviceprotection": "no",
-        "techsupport": "no", "streamingtv": "no", "streamingmovies": "no",
-        "contract": "month-to-month", "paperlessbilling": "yes",
-        "paymentmethod": "electronic_check", "tenure": 1, "monthlycharges": 29.85,
+        "gender": "female",
+        "seniorcitizen": 0,
+        "partner": "yes",
+        "dependents": "no",
+        "phoneservice": "no",
+        "multiplelines": "no_phone_service",
+        "internetservice": "dsl",
+        "onlinesecurity": "no",
+        "onlinebackup": "yes",
+        "deviceprotection": "no",
+        "techsupport": "no",
+        "streamingtv": "no",
+        "streamingmovies": "no",
+        "contract": "month-to-month",
+        "paperlessbilling": "yes",
+        "paymentmethod": "electronic_check",
+        "tenure": 1,
+        "monthlycharges": 29.85,
         "totalcharges": 29.85,
-    },  # fmt: skip
+    },
     preprocess=preprocess_churn,
     auc_floor=0.80,
     integer_categorical=("seniorcitizen",),
@@ -197,9 +207,16 @@ CREDIT = Spec(
     response_probability="card_probability",
     response_label="card",
     example={
-        "reports": 0, "age": 45.5, "income": 3.2, "owner": "yes", "selfemp": "no",
-        "dependents": 5, "months": 168, "majorcards": 0, "active": 9,
-    },  # fmt: skip
+        "reports": 0,
+        "age": 45.5,
+        "income": 3.2,
+        "owner": "yes",
+        "selfemp": "no",
+        "dependents": 5,
+        "months": 168,
+        "majorcards": 0,
+        "active": 9,
+    },
     preprocess=preprocess_credit,
     auc_floor=0.80,
     integer_numerical=CREDIT_INTEGER,

@@ -19,7 +19,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 
-DATA_URL = "https://raw.githubusercontent.com/alexeygrigorev/datasets/master/AER_credit_card_data.csv"
+DATA_URL = (
+    "https://raw.githubusercontent.com/alexeygrigorev/datasets/master/AER_credit_card_data.csv"
+)
 DATA_SHA256 = "93a46ce44e0542e5094e9675440fcc36e9a018c2ec879e868726f717ebd47c21"
 CACHE = Path.home() / ".cache" / "deploy-course" / "AER_credit_card_data.csv"
 
@@ -41,7 +43,7 @@ def data_path() -> Path:
     if os.environ.get("CREDIT_DATA"):
         path = Path(os.environ["CREDIT_DATA"])
         if not path.is_file():
-            sys.exit(f"CREDIT_DATA={path} does not exist: point CREDIT_DATA at the credit-card CSV.")
+            sys.exit(f"CREDIT_DATA={path} does not exist: point it at the credit-card CSV.")
         return path
     if CACHE.is_file() and sha256(CACHE) == DATA_SHA256:
         return CACHE

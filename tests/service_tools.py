@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -119,12 +120,13 @@ async def _client(
     budget: list[int],
     result: LoadResult,
     deadline: float,
+    stop: threading.Event | None,
 ) -> None:
     """One client: one keep-alive connection, a request after another until the budget is spent."""
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     try:
-        while budget[0] > 0 and time.monotonic() < deadline:
+        while budget[0] > 0 and time.monotonic() < deadline and not (stop and stop.is_set()):
             budget[0] -= 1
             sent = time.monotonic()
             try:
@@ -172,8 +174,12 @@ def run_load(
     path: str = "/predict",
     body: bytes | None = None,
     max_seconds: float = 300.0,
+    stop: threading.Event | None = None,
 ) -> LoadResult:
-    """`clients` concurrent keep-alive clients share `requests` POSTs to base+path (loopback)."""
+    """`clients` concurrent keep-alive clients share `requests` POSTs to base+path (loopback).
+
+    Bounded: it ends when the requests are spent, after max_seconds, or when stop is set.
+    """
     host, port_text = base.removeprefix("http://").split(":")
     port = int(port_text)
     assert host.startswith("127."), "load goes to loopback only"
@@ -184,7 +190,7 @@ def run_load(
         budget = [requests]
         deadline = time.monotonic() + max_seconds
         await asyncio.gather(
-            *(_client(host, port, request, budget, result, deadline) for _ in range(clients))
+            *(_client(host, port, request, budget, result, deadline, stop) for _ in range(clients))
         )
 
     start = time.monotonic()

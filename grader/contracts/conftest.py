@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +26,30 @@ GRADING = pytest.StashKey[Grading]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader", "stage contracts")
-    group.addoption("--submission", default=os.environ.get("GRADE_SUBMISSION", "."),
-                    help="the folder to grade (default: $GRADE_SUBMISSION or .)")
+    group.addoption(
+        "--submission",
+        default=os.environ.get("GRADE_SUBMISSION", "."),
+        help="the folder to grade (default: $GRADE_SUBMISSION or .)",
+    )
     group.addoption("--spec", default=os.environ.get("GRADE_SPEC", "churn"), choices=sorted(SPECS))
-    group.addoption("--stage", default=os.environ.get("GRADE_STAGE", "all"),
-                    help="grade stages 1..N (1-7 or all)")
+    group.addoption(
+        "--stage",
+        default=os.environ.get("GRADE_STAGE", "all"),
+        help="grade stages 1..N (1-7 or all)",
+    )
     group.addoption("--seed", type=int, default=int(os.environ.get("GRADE_SEED", "0")))
     group.addoption("--url", default=None, help="a live deployment to probe (stage 7)")
     group.addoption("--engine", default="auto", choices=["auto", "none", "docker", "podman"])
-    group.addoption("--start-seconds", type=float, default=60.0,
-                    help="how long the app may take to start listening")
-    group.addoption("--only", default=None,
-                    help="grade only these stages, comma-separated (e.g. 5,6)")
+    group.addoption(
+        "--start-seconds",
+        type=float,
+        default=60.0,
+        help="how long the app may take to start listening",
+    )
+    group.addoption(
+        "--only", default=None, help="grade only these stages, comma-separated (e.g. 5,6)"
+    )
     group.addoption("--grader-results", default=None, help="write the report as JSON here")
-    # fmt: skip
 
 
 def parse_stage(value: str) -> int:
@@ -80,7 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     stage = config.stash[GRADING].options.stage
     only = config.stash[GRADING].options.only
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         meta = info(item)
         if meta is None:
@@ -113,11 +124,11 @@ def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None]:
-    report: pytest.TestReport = yield  # type: ignore[misc]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     meta = info(item)
     if meta is None:
-        return report  # type: ignore[return-value]
+        return report
     results = item.config.stash[RESULTS]
     status, output = None, ""
     if report.when == "call":
@@ -131,7 +142,7 @@ def pytest_runtest_makereport(
     if status is not None:
         results.append(CheckResult(meta.id, meta.title, meta.stage, meta.points, status,
                                    output.strip(), meta.hidden))  # fmt: skip
-    return report  # type: ignore[return-value]
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -19,8 +19,11 @@ from grader.session import Grading
 def test_pipeline_type(grading: Grading) -> None:
     result = probe_part(grading, "pipeline", "pipeline.bin")
     steps = result.get("steps")
-    expect(steps, f"pipeline.bin loads to {result.get('type')}, not a scikit-learn Pipeline: "
-                  "save make_pipeline(DictVectorizer(), LogisticRegression()) after fit")  # fmt: skip
+    expect(
+        steps,
+        f"pipeline.bin loads to {result.get('type')}, not a scikit-learn Pipeline: "
+        "save make_pipeline(DictVectorizer(), LogisticRegression()) after fit",
+    )
     names = [s.rsplit(".", 1)[-1] for s in steps]  # type: ignore[union-attr]
     expect(
         names[0] == "DictVectorizer" and names[-1] == "LogisticRegression",
@@ -56,8 +59,10 @@ def test_pipeline_agrees(grading: Grading) -> None:
 def test_pipeline_auc(grading: Grading) -> None:
     values = heldout_slice(grading, probabilities(grading, "pipeline", "pipeline.bin"))
     score = auc(grading.probes.heldout_targets, values)
-    expect(score >= grading.spec.auc_floor,
-           f"pipeline AUC on the held-out 20% is {score:.3f}, below {grading.spec.auc_floor}")
+    expect(
+        score >= grading.spec.auc_floor,
+        f"pipeline AUC on the held-out 20% is {score:.3f}, below {grading.spec.auc_floor}",
+    )
 
 
 @check("2.4", "pipeline agrees with model.bin on seeded records", points=1, hidden=True)

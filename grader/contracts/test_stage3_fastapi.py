@@ -26,8 +26,10 @@ def test_app_starts(grading: Grading) -> None:
 def test_ping(grading: Grading) -> None:
     answer = server(grading).get("ping")
     path = grading.spec.ping_path
-    expect(answer.get("status") == 200,
-           f"GET {path} must answer 200, got {answer_text(answer)}: add @app.get({path!r})")
+    expect(
+        answer.get("status") == 200,
+        f"GET {path} must answer 200, got {answer_text(answer)}: add @app.get({path!r})",
+    )
 
 
 @check("3.3", "POST /predict answers the example with the spec's fields", points=2)

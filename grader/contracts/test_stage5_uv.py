@@ -18,8 +18,11 @@ NEEDED = ("scikit-learn", "fastapi", "uvicorn")
 def test_project_files(grading: Grading) -> None:
     missing = [n for n in ("pyproject.toml", "uv.lock", ".python-version")
                if not (grading.submission / n).is_file()]  # fmt: skip
-    expect(not missing, f"missing {', '.join(missing)}: run `uv init` (pyproject.toml, "
-                        ".python-version) and `uv lock` (uv.lock), and submit all three")
+    expect(
+        not missing,
+        f"missing {', '.join(missing)}: run `uv init` (pyproject.toml, "
+        ".python-version) and `uv lock` (uv.lock), and submit all three",
+    )
 
 
 @check("5.2", "uv.lock is consistent with pyproject.toml (uv lock --check)", points=2)
@@ -29,8 +32,11 @@ def test_lock_check(grading: Grading) -> None:
     run = grading.uv_lock_check
     if run is None:
         fail("uv is not installed where the grader runs, so uv.lock cannot be checked")
-    expect(run.ok, "uv.lock is out of date with pyproject.toml (`uv lock --check` failed): run "
-                   f"`uv lock` after changing dependencies and submit both files.\n{run.tail(6)}")
+    expect(
+        run.ok,
+        "uv.lock is out of date with pyproject.toml (`uv lock --check` failed): run "
+        f"`uv lock` after changing dependencies and submit both files.\n{run.tail(6)}",
+    )
 
 
 @check("5.3", "pyproject.toml declares the service's dependencies", points=1)

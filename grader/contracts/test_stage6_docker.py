@@ -98,8 +98,10 @@ def test_dockerignore(grading: Grading) -> None:
 
 def _engine(grading: Grading) -> str:
     if grading.engine is None:
-        skip("no container engine here (docker/podman): the image was not built. "
-             "Build it yourself: docker build -t app . && docker run -p 9696:9696 app")
+        skip(
+            "no container engine here (docker/podman): the image was not built. "
+            "Build it yourself: docker build -t app . && docker run -p 9696:9696 app"
+        )
     return grading.engine
 
 

@@ -40,15 +40,17 @@ def test_internal_port(grading: Grading) -> None:
     ports = fly_internal_ports(_fly(grading))
     served = grading.served_port
     expect(ports, "fly.toml has no [http_service] internal_port")
-    expect(all(p == served for p in ports),
-           f"fly.toml's internal_port is {ports[0]}, but the app serves on {served}: fly.io "
-           f"would send traffic to a port nobody listens on; set internal_port = {served}")
+    expect(
+        all(p == served for p in ports),
+        f"fly.toml's internal_port is {ports[0]}, but the app serves on {served}: fly.io "
+        f"would send traffic to a port nobody listens on; set internal_port = {served}",
+    )
 
 
 @check("7.3", "the health check path is a route of the app", points=1)
 def test_health_path(grading: Grading) -> None:
     path = fly_check_path(_fly(grading))
-    expect(path, "add a health check: [[http_service.checks]] with path = \"/ping\"")
+    expect(path, 'add a health check: [[http_service.checks]] with path = "/ping"')
     answer = server(grading).get("fly-health")
     expect(answer.get("status") == 200,
            f"fly.toml checks GET {path}, which the app answers with {answer_text(answer)}: "
@@ -75,8 +77,9 @@ def test_live_predict(grading: Grading) -> None:
     run = _live(grading)
     problem = check_prediction(grading, run.get("example"), None, "the deployment")
     for i in grading.probes.public_sample[:5]:
-        problem = problem or check_prediction(grading, run.get(f"heldout-{i}"), None,
-                                              f"held-out record {i} on the deployment")
+        problem = problem or check_prediction(
+            grading, run.get(f"heldout-{i}"), None, f"held-out record {i} on the deployment"
+        )
     expect(problem is None, str(problem))
 
 

@@ -70,9 +70,13 @@ def listening(port: int) -> bool:
 def main() -> None:
     request = json.load(sys.stdin)
     port = int(request["port"])
-    log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+    # closed below, after the server stopped
+    log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
     server = subprocess.Popen(
-        request["server"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        request["server"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     started = time.monotonic()

@@ -1,0 +1,153 @@
+"""Broken variants of the lessons, built from copies: each loses exactly the points it should,
+with a message that names the fix."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from grader_helpers import edit, failed, grade, lost, service_folder
+from support import copy_step, data_env, free_port, server
+
+pytestmark = pytest.mark.slow
+
+
+def test_wrong_response_field_name(tmp_path: Path) -> None:
+    folder = copy_step("04-pydantic", tmp_path)
+    predict = folder / "predict.py"
+    text = predict.read_text().replace("churn_probability", "probability")
+    predict.write_text(text)
+    code, results, _ = grade(folder, "--stage", "4", "--only", "3,4")
+    assert code == 1
+    problems = failed(results)
+    assert set(problems) == {"3.3", "3.4", "3.5", "4.8"}
+    assert lost(results) == 6
+    assert "'churn_probability'" in problems["3.3"] and "probability" in problems["3.3"]
+
+
+def test_500_on_bad_input(tmp_path: Path) -> None:
+    folder = copy_step("04-pydantic", tmp_path)
+    predict = folder / "predict.py"
+    edit(predict, 'tenure: int = Field(ge=0, le=1200, description="months with the company")',
+         "tenure: int")  # fmt: skip
+    edit(predict, "    churn_probability = float(pipeline",
+         '    if customer.tenure < 0:\n        raise ValueError("negative tenure")\n'
+         "    churn_probability = float(pipeline")  # fmt: skip
+    code, results, _ = grade(folder, "--stage", "4", "--only", "4")
+    assert code == 1
+    problems = failed(results)
+    assert {"4.5", "4.6"} <= set(problems) <= {"4.5", "4.6", "4.9"}
+    assert "HTTP 500" in problems["4.6"] and "never a crash" in problems["4.6"]
+    assert "Field(ge=0)" in problems["4.5"]
+
+
+def test_no_422_for_unknown_category(tmp_path: Path) -> None:
+    folder = copy_step("04-pydantic", tmp_path)
+    edit(folder / "predict.py", 'gender: Literal["female", "male"]', "gender: str")
+    code, results, _ = grade(folder, "--stage", "4", "--only", "4")
+    assert code == 1
+    problems = failed(results)
+    assert {"4.4", "4.7"} <= set(problems) <= {"4.4", "4.7", "4.9"}
+    assert "Literal" in problems["4.4"] and "`gender`" in problems["4.7"]
+
+
+def test_model_pickled_by_another_sklearn(tmp_path: Path) -> None:
+    folder = copy_step("05-uv", tmp_path)
+    # train.py pickles as if it ran on scikit-learn 1.6.1 (the grader trains in its sandbox).
+    edit(folder / "train.py", "import numpy as np",
+         "import sklearn.base\nsklearn.base.__version__ = '1.6.1'\nimport numpy as np")  # fmt: skip
+    code, results, _ = grade(folder, "--stage", "5", "--only", "5")
+    assert code == 1
+    problems = failed(results)
+    assert set(problems) == {"5.4"} and lost(results) == 2
+    assert "was written by scikit-learn 1.6.1, your uv.lock pins 1.9.1" in problems["5.4"]
+
+
+def test_submitted_pickle_of_another_sklearn(tmp_path: Path) -> None:
+    """The pickle a student ships is checked, even if train.py would write a good one."""
+    folder = copy_step("05-uv", tmp_path)
+    code = (
+        "import pickle, sklearn.base; sklearn.base.__version__ = '1.5.2';"
+        "from sklearn.linear_model import LogisticRegression;"
+        "pickle.dump(LogisticRegression(), open('pipeline.bin', 'wb'))"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=folder, check=True)
+    _, results, _ = grade(folder, "--stage", "5", "--only", "5")
+    assert set(failed(results)) == {"5.4"}
+    assert "scikit-learn 1.5.2, your uv.lock pins 1.9.1" in failed(results)["5.4"]
+
+
+def test_missing_uv_lock(tmp_path: Path) -> None:
+    folder = copy_step("05-uv", tmp_path)
+    (folder / "uv.lock").unlink()
+    _, results, _ = grade(folder, "--stage", "5", "--only", "5")
+    problems = failed(results)
+    assert set(problems) == {"5.1", "5.2", "5.4"}
+    assert "uv lock" in problems["5.1"] and "uv lock" in problems["5.2"]
+
+
+def test_stale_uv_lock(tmp_path: Path) -> None:
+    folder = copy_step("05-uv", tmp_path)
+    edit(folder / "pyproject.toml", '"pandas>=3.1.1",', '"pandas>=3.1.1",\n    "requests>=2",')
+    _, results, _ = grade(folder, "--stage", "5", "--only", "5")
+    problems = failed(results)
+    assert set(problems) == {"5.2"} and lost(results) == 2
+    assert "out of date" in problems["5.2"] and "`uv lock`" in problems["5.2"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "check", "fix"),
+    [
+        ('"--host", "0.0.0.0"', '"--host", "127.0.0.1"', "6.7", "--host 0.0.0.0"),
+        ("USER app\n", "", "6.6", "USER app"),
+    ],
+    ids=["binds-127.0.0.1", "runs-as-root"],
+)
+def test_dockerfile_variants(tmp_path: Path, old: str, new: str, check: str, fix: str) -> None:
+    folder = service_folder(tmp_path)
+    edit(folder / "Dockerfile", old, new)
+    _, results, _ = grade(folder, "--stage", "6", "--only", "6", "--engine", "none")
+    problems = failed(results)
+    assert set(problems) == {check} and lost(results) == 1
+    assert fix in problems[check]
+    skipped = {t["extra_data"]["check"] for t in results["tests"] if t["status"] == "skipped"}
+    assert skipped >= {"6.9", "6.10"}, "build and run must be skipped without an engine"
+
+
+@contextlib.contextmanager
+def live_service(folder: Path) -> Iterator[str]:
+    """A local uvicorn standing in for the fly.io deployment (there is no fly.io here)."""
+    subprocess.run([sys.executable, "train.py"], cwd=folder, env=data_env(), check=True,
+                   capture_output=True)  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "uvicorn", "predict:app", "--port", str(port)]
+    with server(cmd, folder, f"{url}/ping"):
+        yield url
+
+
+def test_fly_internal_port_and_live_url(tmp_path: Path) -> None:
+    folder = service_folder(tmp_path)
+    with live_service(folder) as url:
+        _, good, _ = grade(folder, "--stage", "7", "--only", "7", "--url", url)
+    assert not failed(good) and good["score"] == good["max_score"] == 9
+    edit(folder / "fly.toml", "internal_port = 9696", "internal_port = 8080")
+    _, results, _ = grade(folder, "--stage", "7", "--only", "7")
+    problems = failed(results)
+    assert set(problems) == {"7.2"} and lost(results) == 2
+    assert "internal_port = 9696" in problems["7.2"]
+
+
+def test_app_that_never_listens(tmp_path: Path) -> None:
+    folder = copy_step("03-fastapi", tmp_path)
+    predict = folder / "predict.py"
+    predict.write_text("import time\ntime.sleep(3600)\n" + predict.read_text())
+    code, results, _ = grade(folder, "--stage", "3", "--only", "3", "--start-seconds", "8")
+    assert code == 1
+    problems = failed(results)
+    assert set(problems) == {"3.1", "3.2", "3.3", "3.4", "3.5"} and lost(results) == 8
+    assert "did not listen on port 9696 within" in problems["3.1"]
