@@ -32,6 +32,7 @@ from bench.harness import (
     workspace,
 )
 
+QUICK = {"lesson, local, compiled", "fast path, local, compiled", "fast path, local, not compiled"}
 ENGINE_SCRIPT = ROOT.parent / "shared" / "ci" / "container-engine.sh"
 IMAGES = ["python:3.13-slim-bookworm", "ghcr.io/astral-sh/uv:0.13.9"]
 
@@ -68,6 +69,18 @@ def pycache(tmp: Path, compiled: bool) -> Callable[[int], dict[str, str]]:
         }
 
     return env
+
+
+def local_case(
+    name: str, module: str, env_of: Callable[[int], dict[str, str]], extra: dict[str, str]
+) -> Case:
+    def cmd(port: int) -> list[str]:
+        return uvicorn(module, port)
+
+    def env(run: int) -> dict[str, str]:
+        return {**env_of(run), **extra}
+
+    return Case(name, cmd, env)
 
 
 def time_to_first_predict(case: Case, cwd: Path, run: int) -> float:
@@ -120,14 +133,15 @@ def container_cases(tmp: Path, service: Path) -> list[Case]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one run per case (CI)")
+    parser.add_argument("--quick", action="store_true", help="one run of a few cases (CI)")
+    parser.add_argument("--trained", type=Path, help="take pipeline.bin from here, do not train")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--container", action="store_true", help="also time 06-docker's image")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
 
     with workspace() as tmp:
-        service = prepare(tmp)
+        service = prepare(tmp, args.trained)
         (service / "predict_lazy.py").write_text(lazy_model((service / "predict.py").read_text()))
         subprocess.run([sys.executable, "-m", "bench.fastpath.export"], cwd=service, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
@@ -136,12 +150,10 @@ def main() -> None:
         for label, module in (("lesson", "predict:app"), ("lesson, lazy model", "predict_lazy:app"),
                               ("fast path", "bench.fastpath.app:app")):  # fmt: skip
             for compiled in (True, False):
-                env = pycache(tmp, compiled)
-                cases.append(Case(
-                    f"{label}, local, {'compiled' if compiled else 'not compiled'}",
-                    lambda port, module=module: uvicorn(module, port),
-                    lambda run, env=env: {**env(run), **fast_env},
-                ))  # fmt: skip
+                name = f"{label}, local, {'compiled' if compiled else 'not compiled'}"
+                cases.append(local_case(name, module, pycache(tmp, compiled), fast_env))
+        if args.quick:
+            cases = [c for c in cases if c.name in QUICK]
         if args.container:
             cases += container_cases(tmp, service)
 

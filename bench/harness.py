@@ -39,12 +39,15 @@ def churn_data() -> Path:
     return path
 
 
-def prepare(workdir: Path) -> Path:
-    """A copy of the final step with a freshly trained pipeline.bin; returns its folder."""
+def prepare(workdir: Path, trained: Path | None = None) -> Path:
+    """A copy of the final step with a pipeline.bin (trained now, or taken from trained/)."""
     step = workdir / "service"
     shutil.copytree(
         FINAL_STEP, step, ignore=shutil.ignore_patterns("*.bin", ".venv", "__pycache__")
     )
+    if trained is not None:
+        shutil.copy(trained / "pipeline.bin", step)
+        return step
     env = {**os.environ, "CHURN_DATA": str(churn_data())}
     subprocess.run(
         [sys.executable, "train.py"], cwd=step, env=env, check=True, stdout=subprocess.DEVNULL

@@ -25,9 +25,10 @@ from bench.harness import CUSTOMER, ROOT, Result, free_port, prepare, running, u
 from bench.harness import wrk as drive
 
 BATCH = 1000  # customers per /predict_batch request: the lesson's maximum
-PREDICT = ("/predict", CUSTOMER)
-PING = ("/ping", None)
-PREDICT_BATCH = ("/predict_batch", [CUSTOMER] * BATCH)
+Request = tuple[str, object]  # (path, JSON body or None for GET)
+PREDICT: Request = ("/predict", CUSTOMER)
+PING: Request = ("/ping", None)
+PREDICT_BATCH: Request = ("/predict_batch", [CUSTOMER] * BATCH)
 FLASK = "Flask + gunicorn"
 
 
@@ -81,12 +82,13 @@ def gunicorn(port: int) -> list[str]:
             "--workers", "1", "flask_app:app"]  # fmt: skip
 
 
-def servers(
-    service: Path, variants: bool
-) -> list[tuple[str, str | None, list[tuple[str, object]]]]:
-    """(label, uvicorn module or None for gunicorn, requests) of every server to measure."""
+Server = tuple[str, str | None, list[Request]]  # (label, uvicorn module or None, requests)
+
+
+def servers(service: Path, variants: bool) -> list[Server]:
+    """Every server to measure; writes the variants of predict.py into service/."""
     source = (service / "predict.py").read_text()
-    found = [
+    found: list[Server] = [
         ("final (05-uv)", "predict:app", [PREDICT, PING, PREDICT_BATCH]),
         (FLASK, None, [PREDICT, PING]),
         ("fast path", "bench.fastpath.app:app", [PREDICT, PING, PREDICT_BATCH]),
@@ -101,9 +103,9 @@ def servers(
     return found
 
 
-def run(rounds: int, seconds: int, variants: bool) -> list[Probe]:
+def run(rounds: int, seconds: int, variants: bool, trained: Path | None) -> list[Probe]:
     with workspace() as tmp, contextlib.ExitStack() as stack:
-        service = prepare(tmp)
+        service = prepare(tmp, trained)
         subprocess.run(
             [sys.executable, "-m", "bench.fastpath.export", "pipeline.bin", "weights.json"],
             cwd=service, check=True, stdout=subprocess.DEVNULL,
@@ -118,7 +120,7 @@ def run(rounds: int, seconds: int, variants: bool) -> list[Probe]:
             proc = stack.enter_context(running(cmd, service, port, env=env))
             probes += [Probe(label, path, body, port, proc.pid) for path, body in requests]
 
-        for probe in probes:
+        for probe in probes if rounds > 1 else ():
             drive(probe.port, probe.path, probe.body, 1, service)  # warm-up
         for i in range(rounds):
             print(f"  round {i + 1}/{rounds}", file=sys.stderr, flush=True)
@@ -159,14 +161,17 @@ def table(probes: list[Probe]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one 1-second round, no variants")
+    parser.add_argument(
+        "--quick", action="store_true", help="one 1-second round, no warm-up, no variants"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3, help="seconds per run")
     parser.add_argument("--json", type=Path, help="also write every run to this file")
+    parser.add_argument("--trained", type=Path, help="take pipeline.bin from here, do not train")
     args = parser.parse_args()
     rounds, seconds = (1, 1) if args.quick else (args.rounds, args.seconds)
 
-    probes = run(rounds, seconds, variants=not args.quick)
+    probes = run(rounds, seconds, variants=not args.quick, trained=args.trained)
     print(table(probes))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(

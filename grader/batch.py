@@ -244,21 +244,25 @@ def feedback(name: str, results: Results) -> str:
             got, out_of = scores[stage]
             lines.append(f"| {stage} {STAGES.get(stage, '')} | {got:g} / {out_of:g} |")
         lines.append("")
-    failed = [t for t in results.get("tests", []) if t.get("status") != "passed"]
+    tests = results.get("tests", [])
+    failed = [t for t in tests if t.get("status") == "failed"]
+    skipped = [t for t in tests if t.get("status") == "skipped"]
     if failed:
         lines += ["## What to fix", ""]
     for test in failed:
-        title = (
-            f"### {test.get('name', '?')} ({test.get('score', 0):g} / {test.get('max_score', 0):g})"
-        )
-        lines.append(title)
+        got, out_of = float(test.get("score", 0)), float(test.get("max_score", 0))
+        lines.append(f"### {test.get('name', '?')} ({got:g} / {out_of:g})")
         if test.get("visibility") in ("hidden", "after_published", "after_due_date"):
             lines += ["", "A hidden check: its details are shown once grades are published.", ""]
             continue
         output = str(test.get("output", "")).strip()
-        lines += ["", "```text", output or "(no output)", "```", ""] if output else [""]
+        lines += ["", "```text", output or "(no output)", "```", ""]
     if not failed:
-        lines += ["Every check passed.", ""]
+        lines += ["Every graded check passed.", ""]
+    if skipped:
+        lines += ["## Not graded here (not counted)", ""]
+        lines += [f"- {t.get('name', '?')}: {str(t.get('output', '')).strip()}" for t in skipped]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -369,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
 

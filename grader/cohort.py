@@ -37,10 +37,13 @@ def first_line(text: str, width: int = 90) -> str:
 
 
 def pass_rates(all_results: Mapping[str, Results]) -> list[tuple[str, float, int]]:
-    """(check name, share of students who passed it, how many students ran it), in check order."""
+    """(check name, share of students who passed it, how many students were graded on it), in
+    check order; a skipped check (no container engine, no --url) grades nobody."""
     seen: dict[str, list[bool]] = {}
     for results in all_results.values():
         for test in results.get("tests", []):
+            if test.get("status") == "skipped":
+                continue
             seen.setdefault(str(test.get("name", "?")), []).append(test.get("status") == "passed")
 
     def order(name: str) -> tuple[float, ...]:
@@ -58,7 +61,7 @@ def failures(all_results: Mapping[str, Results]) -> list[tuple[str, str, int]]:
     counts: Counter[tuple[str, str]] = Counter()
     for results in all_results.values():
         for test in results.get("tests", []):
-            if test.get("status") != "passed":
+            if test.get("status") == "failed":
                 counts[(str(test.get("name", "?")), first_line(test.get("output", "")))] += 1
     return [(name, message, n) for (name, message), n in counts.most_common(TOP_FAILURES)]
 
@@ -70,8 +73,8 @@ def percent(results: Results) -> float:
 
 def _chart_pass_rates(rates: list[tuple[str, float, int]], path: Path) -> None:
     height = max(2.5, 0.28 * len(rates) + 1)
-    fig, ax = plt.subplots(figsize=(9, height))
-    names = [name if len(name) <= 60 else name[:59] + "…" for name, _, _ in rates]
+    fig, ax = plt.subplots(figsize=(10, height))
+    names = [name if len(name) <= 52 else name[:51] + "…" for name, _, _ in rates]
     values = [100 * rate for _, rate, _ in rates]
     colors = ["#2a9d8f" if v >= 80 else "#e9c46a" if v >= 50 else "#e76f51" for v in values]
     ax.barh(range(len(values)), values, color=colors)

@@ -133,6 +133,7 @@ class Sandbox:
         self.uv = real_uv()
         self._copy()
         self.extra_ro: list[Path] = []
+        self._running: list[Started] = []
 
     # -- the scratch copy -------------------------------------------------------------
     def _copy(self) -> None:
@@ -180,6 +181,11 @@ class Sandbox:
         )
 
     def close(self) -> None:
+        for running in self._running:
+            if not running.done:
+                running.kill()
+                running.wait()
+        self._running.clear()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     # -- running ----------------------------------------------------------------------
@@ -252,14 +258,18 @@ class Sandbox:
             args += ["--"]
         return args
 
-    def run(
+    def start(
         self,
         command: Sequence[str],
         limits: Limits | None = None,
-        stdin: str | None = None,
         env: Mapping[str, str] | None = None,
-    ) -> RunResult:
-        """Run `command` in the scratch copy, within the limits; never raises for its failures."""
+        stdin: bool = False,
+    ) -> Started:
+        """Start `command` in the scratch copy, within the limits, and return at once.
+
+        `Started.wait()` collects the result (the wall-clock limit counts from here). With
+        `stdin=True` the command's standard input stays open until `wait(text)` writes it: a
+        probe can import its libraries while train.py still runs, then read its request."""
         limits = limits or Limits()
         full = [*self._bwrap_args(), *command] if self.bwrap else list(command)
 
@@ -280,7 +290,7 @@ class Sandbox:
             full,
             cwd=self.scratch,
             env=self.env(env),
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -288,25 +298,73 @@ class Sandbox:
             start_new_session=True,
             preexec_fn=preexec,
         )
-        timed_out = False
-        try:
-            out, err = proc.communicate(stdin, timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-        return RunResult(
-            command=list(command)
+        shown = (
+            list(command)
             if not self.bwrap
-            else [str(c).replace(str(self.scratch), str(INSIDE)) for c in command],
-            returncode=proc.returncode,
-            stdout=out[-200_000:],
-            stderr=err[-200_000:],
-            seconds=time.monotonic() - started,
-            timed_out=timed_out,
+            else [str(c).replace(str(self.scratch), str(INSIDE)) for c in command]
         )
+        running = Started(proc, shown, limits, started)
+        self._running.append(running)
+        return running
+
+    def run(
+        self,
+        command: Sequence[str],
+        limits: Limits | None = None,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> RunResult:
+        """Run `command` in the scratch copy, within the limits; never raises for its failures."""
+        return self.start(command, limits, env, stdin=stdin is not None).wait(stdin)
 
     def python(self, script: Path, *args: str, **kwargs: object) -> RunResult:
         """Run one of the grader's probe scripts with the grader's interpreter."""
         return self.run([sys.executable, "-I", str(script), *args], **kwargs)  # type: ignore[arg-type]
+
+
+class Started:
+    """A sandboxed command running in the background (`Sandbox.start`)."""
+
+    def __init__(
+        self, proc: subprocess.Popen[str], command: list[str], limits: Limits, started: float
+    ) -> None:
+        self.proc = proc
+        self.command = command
+        self.limits = limits
+        self.started = started
+        self._result: RunResult | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None
+
+    def wait(self, stdin: str | None = None) -> RunResult:
+        """Write `stdin` (if its input was kept open), wait within the wall-clock limit."""
+        if self._result is not None:
+            return self._result
+        proc = self.proc
+        remaining = max(0.0, self.started + self.limits.wall_seconds - time.monotonic())
+        timed_out = False
+        try:
+            out, err = proc.communicate(stdin, timeout=remaining)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.kill()
+            out, err = proc.communicate()
+        except (BrokenPipeError, ValueError):  # it exited without reading its input
+            out, err = proc.communicate()
+        self._result = RunResult(
+            command=self.command,
+            returncode=proc.returncode,
+            stdout=(out or "")[-200_000:],
+            stderr=(err or "")[-200_000:],
+            seconds=time.monotonic() - self.started,
+            timed_out=timed_out,
+        )
+        return self._result
+
+    def kill(self) -> None:
+        """Kill its process group (no-op once it has exited)."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)

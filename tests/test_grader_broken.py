@@ -118,6 +118,36 @@ def test_dockerfile_variants(tmp_path: Path, old: str, new: str, check: str, fix
     assert skipped >= {"6.9", "6.10"}, "build and run must be skipped without an engine"
 
 
+@pytest.mark.container
+@pytest.mark.parametrize(
+    ("old", "new", "lost_checks", "fix"),
+    [
+        ('"--host", "0.0.0.0"', '"--host", "127.0.0.1"', {"6.7": 1, "6.10": 2}, "0.0.0.0"),
+        ("USER app\n", "", {"6.6": 1}, "USER app"),
+    ],
+    ids=["binds-127.0.0.1", "runs-as-root"],
+)
+def test_dockerfile_variants_built_and_run(
+    tmp_path: Path,
+    container_engine: str,
+    old: str,
+    new: str,
+    lost_checks: dict[str, int],
+    fix: str,
+) -> None:
+    """With an engine the image is built and run: a root container still serves (only 6.6
+    fails); one bound to 127.0.0.1 is unreachable, so 6.10 fails too, and says why."""
+    folder = service_folder(tmp_path)
+    edit(folder / "Dockerfile", old, new)
+    _, results, _ = grade(folder, "--stage", "6", "--only", "6", "--engine", container_engine,
+                          "--docker")  # fmt: skip
+    problems = failed(results)
+    assert set(problems) == set(lost_checks), problems
+    assert lost(results) == sum(lost_checks.values())
+    assert all(fix in problems[c] for c in lost_checks), problems
+    assert not [t for t in results["tests"] if t["status"] == "skipped"]
+
+
 @contextlib.contextmanager
 def live_service(folder: Path) -> Iterator[str]:
     """A local uvicorn standing in for the fly.io deployment (there is no fly.io here)."""

@@ -3,13 +3,12 @@ seed gives the same results."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from grader_helpers import failed, grade
-from support import ROOT, SHARED, STEPS, copy_step
+from support import ROOT, STEPS, copy_step
 
 STAGES = {step: n for n, step in enumerate(STEPS, start=1)}
 NO_ENGINE = [s for s in STEPS if STAGES[s] <= 5]
@@ -33,25 +32,13 @@ def test_lesson_gets_full_marks(step: str, tmp_path: Path) -> None:
     assert f"Total: {results['score']:g}/{results['max_score']:g}" in out
 
 
-@pytest.fixture(scope="module")
-def engine() -> str:
-    script = SHARED / "ci" / "container-engine.sh"
-    proc = subprocess.run(
-        ["bash", str(script), "python:3.13-slim-bookworm", "ghcr.io/astral-sh/uv:0.13.9"],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        pytest.fail(f"container-engine.sh failed:\n{proc.stderr[-2000:]}")
-    return proc.stdout.strip().splitlines()[-1]
-
-
 @pytest.mark.slow
 @pytest.mark.container
 @pytest.mark.parametrize("step", [s for s in STEPS if STAGES[s] >= 6 and (ROOT / s).is_dir()])
-def test_container_lesson_gets_full_marks(step: str, engine: str, tmp_path: Path) -> None:
+def test_container_lesson_gets_full_marks(step: str, container_engine: str, tmp_path: Path) -> None:
     stage = STAGES[step]
     code, results, out = grade(copy_step(step, tmp_path), "--stage", str(stage),
-                               "--engine", engine, "--docker")  # fmt: skip
+                               "--engine", container_engine, "--docker")  # fmt: skip
     assert code == 0, out
     full_marks(results, stage)
     assert not [t for t in results["tests"] if t["status"] == "skipped" and

@@ -211,3 +211,15 @@ def test_solution_image_full_marks_and_size(tmp_path: Path, container_engine: st
     assert code == 0 and not failed(results), out
     statuses = {t["extra_data"]["check"]: t["status"] for t in results["tests"]}
     assert statuses["6.9"] == statuses["6.10"] == statuses["6.50"] == "passed", statuses
+
+
+def test_clients_are_among_what_the_grader_sends(credit_csv: Path, monkeypatch: Any) -> None:
+    """B and C are held-out rows, and C is in the public HTTP sample: no extra student run."""
+    from grader.session import Grading, Options
+    from grader.specs import CREDIT
+
+    monkeypatch.setenv("CREDIT_DATA", str(credit_csv))
+    probes = Grading(Options(submission=SOLUTIONS, spec=CREDIT)).probes
+    assert probes.example == CLIENT_A
+    assert CLIENT_B in probes.heldout
+    assert probes.heldout.index(CLIENT_C) in probes.public_sample

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile.corpus import CASES, SPOOF_LINES, Case, Context, rce_canaries
+from hostile.corpus import CASES, S1, Case, Context, rce_canaries
 from service_tools import trained_step
 from support import ROOT, data_env
 
@@ -28,6 +28,9 @@ pytestmark = pytest.mark.slow
 
 GRADE = Path(__file__).parent / "hostile" / "grade_budget.py"
 TRAIN_SECONDS = 20
+SYSTEM_FILES = [
+    Path(p) for p in ("/etc/passwd", "/etc/hosts", "/etc/hostname") if Path(p).is_file()
+]
 SANDBOXED = _bwrap() is not None
 
 
@@ -42,32 +45,72 @@ def checksums(*roots: Path) -> dict[str, str]:
     return sums
 
 
-def processes() -> dict[int, str]:
-    """pid → 'uid cmdline' of every process."""
-    table: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            uid = (entry / "status").read_text().split("\nUid:")[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        table[int(entry.name)] = f"{uid} {cmdline.strip()}"
+def _stat(pid: str) -> tuple[int, str, int] | None:
+    """(parent pid, start time, pid namespace) of a process, None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return int(fields[1]), fields[19], os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_table() -> dict[int, tuple[int, str, int]]:
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (info := _stat(entry)) is not None:
+            table[int(entry)] = info
     return table
 
 
-def leftovers(before: dict[int, str], marker: str) -> list[str]:
-    """Processes started since `before` that belong to a grading: sandboxed or grader's."""
-    suspicious = ("bwrap", "uvicorn", "grader", "train.py", "setpriv", marker)
-    found = []
-    for pid, line in processes().items():
-        if pid in before or pid == os.getpid():
-            continue
-        uid = line.split(" ", 1)[0]
-        if uid == "65534" or any(word in line for word in suspicious):
-            found.append(f"{pid}: {line[:200]}")
-    return found
+class Tracker:
+    """The processes a grading starts: its descendants, and everything in their pid namespaces.
+
+    Polled while the grader runs; afterwards, any of them still alive was left behind. (Other
+    programs on the machine are not descendants and live in other namespaces: not counted.)
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.host_ns = os.stat("/proc/self/ns/pid").st_ino
+        self.seen: set[tuple[int, str]] = set()
+        self.namespaces: set[int] = set()
+
+    def poll(self) -> None:
+        table = process_table()
+        family = {self.root}
+        changed = True
+        while changed:
+            changed = False
+            for pid, (ppid, _, _) in table.items():
+                if ppid in family and pid not in family:
+                    family.add(pid)
+                    changed = True
+        for pid in family - {self.root}:
+            if pid in table:
+                _, start, ns = table[pid]
+                self.seen.add((pid, start))
+                if ns != self.host_ns:
+                    self.namespaces.add(ns)
+
+    def alive(self, wait: float = 5.0) -> list[str]:
+        """Tracked processes still there after `wait` s (a killed namespace takes a moment)."""
+        deadline = time.monotonic() + wait
+        while (left := self._alive()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return left
+
+    def _alive(self) -> list[str]:
+        table = process_table()
+        left = []
+        for pid, (_, start, ns) in table.items():
+            if (pid, start) in self.seen or ns in self.namespaces:
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                except OSError:
+                    continue
+                left.append(f"{pid}: {cmdline.decode(errors='replace')[:200]}")
+        return left
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +118,39 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return trained_step("04-pydantic", tmp_path_factory.mktemp("hostile-trained"))
 
 
-def grade(
-    folder: Path, out: Path, args: list[str]
-) -> tuple[subprocess.CompletedProcess[str], float]:
+def grade(folder: Path, out: Path, args: list[str]) -> tuple[int, str, str, float, list[str]]:
+    """Grade folder with the real CLI; (exit code, stdout, stderr, seconds, processes left)."""
     cmd = [sys.executable, str(GRADE), str(TRAIN_SECONDS), str(folder), "--spec", "churn"]
     cmd += ["--json", str(out / "results.json"), *args]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=data_env(), timeout=900, cwd=out)
-    return proc, time.monotonic() - start
+    with (out / "stdout.txt").open("w+") as stdout, (out / "stderr.txt").open("w+") as stderr:
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=data_env(), cwd=out)
+        tracker = Tracker(proc.pid)
+        while proc.poll() is None:
+            tracker.poll()
+            if time.monotonic() - start > 900:
+                proc.kill()
+            time.sleep(0.2)
+        seconds = time.monotonic() - start
+        left = tracker.alive()
+        stdout.seek(0)
+        stderr.seek(0)
+        return proc.returncode, stdout.read(), stderr.read(), seconds, left
 
 
 def by_id(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["name"].split()[0]: t for t in results["tests"]}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def _param(case: Case) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+PARAMS = [_param(c) for c in CASES]
+
+
+@pytest.mark.parametrize("case", PARAMS)
 def test_hostile_submission(case: Case, trained: Path, tmp_path: Path) -> None:
     if case.needs_sandbox and not SANDBOXED:
         pytest.skip("needs bubblewrap: without it this bomb would only meet rlimits")
@@ -101,30 +162,31 @@ def test_hostile_submission(case: Case, trained: Path, tmp_path: Path) -> None:
     folder = tmp_path / "submissions" / case.folder_name
     case.build(folder, ctx)
 
-    guarded = [ctx.host, folder, ROOT / "04-pydantic", ROOT / "grader"]
+    # The host folder with its secret, the submitted folder itself, the trained copy it came
+    # from, and system files (the grader's own tree is not here: it is being worked on).
+    guarded = [ctx.host, folder, trained, *SYSTEM_FILES]
     sums = checksums(*guarded)
-    table = processes()
-    proc, seconds = grade(folder, ctx.out, case.args)
-    time.sleep(0.5)
-    left = leftovers(table, marker)
-    output = proc.stdout + proc.stderr
-    peak = re.search(r"GRADER-PEAK-RSS-KB (\d+)", proc.stderr)
+    code, stdout, stderr, seconds, left = grade(folder, ctx.out, case.args)
+    output = stdout + stderr
+    peak = re.search(r"GRADER-PEAK-RSS-KB (\d+)", stderr)
     peak_mb = int(peak.group(1)) / 1024 if peak else float("nan")
 
     results_file = ctx.out / "results.json"
-    assert results_file.is_file(), f"no results.json (exit {proc.returncode}):\n{output[-4000:]}"
+    assert results_file.is_file(), f"no results.json (exit {code}):\n{output[-4000:]}"
     results = json.loads(results_file.read_text())
     checks = by_id(results)
     summary = ", ".join(f"{k} {v['status']}" for k, v in checks.items() if v["status"] != "skipped")
     print(
-        f"\n{case.name}: {seconds:.1f} s, exit {proc.returncode}, "
+        f"\n{case.name}: {seconds:.1f} s, exit {code}, "
         f"score {results['score']:g}/{results['max_score']:g}, grader peak {peak_mb:.0f} MB; "
         f"{summary}"
     )
 
     assert seconds < case.budget, f"grading took {seconds:.0f} s"
-    assert proc.returncode in (0, 1), output[-4000:]
-    assert "Traceback" not in proc.stdout, proc.stdout[-4000:]
+    assert code in (0, 1), output[-4000:]
+    # The student's own traceback in the feedback is useful; the grader's own is a grader bug.
+    assert f'File "{ROOT / "grader"}' not in stdout, stdout[-4000:]
+    assert "INTERNALERROR" not in output and "could not complete this check" not in stdout
     for check_id, hint in case.expect_failed.items():
         assert check_id in checks, f"check {check_id} missing: {summary}"
         check = checks[check_id]
@@ -145,7 +207,43 @@ def test_hostile_submission(case: Case, trained: Path, tmp_path: Path) -> None:
         assert not canary.exists(), f"the pickle's payload escaped: {canary}"
     if case.name == "spoofs-the-report":
         assert results["score"] < results["max_score"] / 2
-        assert "999" not in proc.stdout.split("Total:")[-1]
-        assert not any(line in proc.stdout for line in SPOOF_LINES[:2])
+        # The student's prints may be quoted, indented, in the feedback; the report's own
+        # total is the last line that starts with "Total:".
+        totals = [line for line in stdout.splitlines() if line.startswith("Total:")]
+        assert totals[-1] == f"Total: {results['score']:g}/{results['max_score']:g}", totals
+        assert all(line.startswith(" ") for line in stdout.splitlines() if "999" in line)
     if case.name == "output-flood-1GB":
         assert peak_mb < 1024, f"the grader's own memory reached {peak_mb:.0f} MB"
+
+
+@pytest.mark.skipif(not SANDBOXED, reason="needs bubblewrap (the bomb relies on its limits)")
+def test_fork_bomb_does_not_harm_a_student_graded_at_the_same_time(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Batch grading runs students in parallel: one student's bomb must not cost another."""
+    cases = {c.name: c for c in CASES}
+    runs: dict[str, tuple[Path, Path]] = {}
+    for name in ("fork-bomb", "honest"):
+        ctx = Context(tmp_path / name / "host", tmp_path / name / "out", trained, name)
+        ctx.host.mkdir(parents=True)
+        ctx.out.mkdir(parents=True)
+        folder = tmp_path / name / "student"
+        cases[name].build(folder, ctx)
+        runs[name] = folder, ctx.out
+    folder, out = runs["fork-bomb"]
+    cmd = [sys.executable, str(GRADE), "60", str(folder), "--spec", "churn", *S1]
+    with (out / "bomb.txt").open("w") as log:
+        bomb = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=data_env())
+        try:
+            time.sleep(8)  # the bomb is at its limit now, for the next ~50 s
+            folder, out = runs["honest"]
+            _, _, _, _, left = grade(folder, out, cases["honest"].args)
+            bomb_running = bomb.poll() is None
+        finally:
+            bomb.wait(timeout=300)
+    results = json.loads((out / "results.json").read_text())
+    print(f"\nhonest next to a fork bomb: {results['score']:g}/{results['max_score']:g}")
+    assert bomb_running, "the bomb ended before the honest grading did: test proves nothing"
+    failed = [t["name"] for t in results["tests"] if t["status"] == "failed"]
+    assert not failed, f"the honest student lost points to the other's fork bomb: {failed}"
+    assert not left

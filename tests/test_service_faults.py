@@ -135,7 +135,7 @@ def test_bad_model_file_exits_with_a_clear_message(
     assert len(output.strip().splitlines()) <= 3, output
 
 
-MUTANTS = 300
+MUTANTS = 200
 MUTATION_SCRIPT = textwrap.dedent(
     """
     import json, os, random, resource, sys, warnings

@@ -87,9 +87,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GRADING] = Grading(options)
 
 
+# Modules whose checks belong to some specs only, when the module does not say so itself with
+# a module-level `SPECS = ("credit",)`. Their checks are deselected for the other specs: they
+# are not part of that grading at all (no SKIP line, nothing in results.json).
+SPEC_ONLY: dict[str, tuple[str, ...]] = {"test_answers.py": ("credit",)}
+
+
+def applies(item: pytest.Item, spec: str) -> bool:
+    """Is the check meant for this spec (module-level SPECS, else SPEC_ONLY, else all)?"""
+    module = getattr(item, "module", None)
+    specs = getattr(module, "SPECS", None)
+    if specs is None:
+        specs = SPEC_ONLY.get(item.path.name)
+    return specs is None or spec in specs
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    stage = config.stash[GRADING].options.stage
-    only = config.stash[GRADING].options.only
+    options = config.stash[GRADING].options
+    stage, only, spec = options.stage, options.only, options.spec.name
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -97,7 +112,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if meta is None:
             raise pytest.UsageError(f"{item.nodeid} has no @check(...) marker")
         wanted = meta.stage <= stage and (only is None or meta.stage in only)
-        (keep if wanted else drop).append(item)
+        (keep if wanted and applies(item, spec) else drop).append(item)
     keep.sort(key=lambda item: info(item).sort_key())  # type: ignore[union-attr]
     if drop:
         config.hook.pytest_deselected(items=drop)

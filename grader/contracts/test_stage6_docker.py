@@ -121,7 +121,8 @@ def test_container_serves(grading: Grading) -> None:
     _engine(grading)
     run = grading.container
     tail = "\n".join(run.server_log.strip().splitlines()[-12:])
+    why = f"{run.problem}\n" if run.problem else ""
     expect(run.started, f"the container did not answer GET {grading.spec.ping_path} on port "
-                        f"{grading.served_port}:\n{tail}")  # fmt: skip
+                        f"{grading.served_port}:\n{why}{tail}")  # fmt: skip
     problem = check_prediction(grading, run.get("example"), None, "the container")
     expect(problem is None, str(problem))

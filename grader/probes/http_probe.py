@@ -5,7 +5,8 @@ Sandboxed use (a server in the sandbox is reachable only from inside it):
            "requests": [{"id", "method", "path", "body"?, "raw"?}, ...]}
   stdout: `GRADER-RESULT <nonce> {"started": bool, "start_seconds": float, "exit_code": int|null,
            "server_log": str, "responses": [{"id", "status", "json"|"text"|"error"}, ...]}`
-The grader also imports `run_requests` to probe a live deployment (`--url`). Standard library
+The grader also imports `run_requests` to probe a live deployment (`--url`), and probe.py
+calls `probe()` with a server it forks instead of spawning one. Standard library
 only: it runs with whatever interpreter the sandbox has and imports nothing from the grader.
 """
 
@@ -21,7 +22,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any, Protocol
 
 MAX_BODY = 20_000
 
@@ -67,18 +69,22 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def main() -> None:
-    request = json.load(sys.stdin)
+class Server(Protocol):
+    """The server process: a `subprocess.Popen`, or a forked child (probe.py)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def probe(request: dict[str, Any], start: Callable[[IO[bytes]], Server]) -> dict[str, Any]:
+    """Start the server with `start(log)`, wait for its port, send the requests, stop it."""
     port = int(request["port"])
     # closed below, after the server stopped
     log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
-    server = subprocess.Popen(
-        request["server"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = start(log)
     started = time.monotonic()
     deadline = started + float(request["start_seconds"])
     result: dict[str, Any] = {"started": False, "responses": []}
@@ -86,7 +92,7 @@ def main() -> None:
         if listening(port):
             result["started"] = True
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     result["start_seconds"] = round(time.monotonic() - started, 2)
     if result["started"]:
         result["responses"] = run_requests(f"http://127.0.0.1:{port}", request["requests"])
@@ -102,6 +108,22 @@ def main() -> None:
     with open(log.name, errors="replace") as f:
         result["server_log"] = f.read()[-4000:]
     os.unlink(log.name)
+    return result
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+
+    def start(log: IO[bytes]) -> Server:
+        return subprocess.Popen(
+            request["server"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    result = probe(request, start)
     print(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}", flush=True)
 
 

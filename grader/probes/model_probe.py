@@ -70,8 +70,8 @@ def probe_pipeline(path: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    request = json.load(sys.stdin)
+def probe(request: dict[str, Any]) -> dict[str, Any]:
+    """Load each requested file and score the records with it."""
     sys.path.insert(0, os.getcwd())  # pickles may name modules of the submission
     records = request["records"]
     result: dict[str, Any] = {}
@@ -80,6 +80,12 @@ def main() -> None:
         result["model"] = probe_model(files["model"], records)
     if "pipeline" in files:
         result["pipeline"] = probe_pipeline(files["pipeline"], records)
+    return result
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    result = probe(request)
     sys.stdout.flush()
     print(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}", flush=True)
 

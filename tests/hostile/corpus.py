@@ -51,6 +51,7 @@ class Case:
     needs_sandbox: bool = False  # only with bubblewrap (the bomb relies on its limits)
     folder_name: str = "student"
     budget: float = 240.0  # seconds the whole grading may take
+    xfail: str = ""  # a known grader defect (docs/reliability.md): the test fails until fixed
 
 
 def base(folder: Path, ctx: Context) -> None:
@@ -313,7 +314,7 @@ CASES = [
         "train-loops-forever",
         train_loops_forever,
         S1,
-        {"1.1": "did not finish", "1.2": "model.bin"},
+        {"1.1": "did not finish within 20 s", "1.2": "did not complete"},
     ),
     Case(
         "app-sleeps-at-import",
@@ -326,13 +327,21 @@ CASES = [
     Case("app-loopback-only", app_loopback_only, S3, {}, [*STAGE1, *STAGE2, *STAGE3]),
     Case("fork-bomb", fork_bomb, S1, {"1.1": "did not finish"}, needs_sandbox=True),
     Case("memory-bomb", memory_bomb, S1, {"1.1": "MemoryError"}, needs_sandbox=True),
-    Case("output-flood-1GB", output_flood, S1, {}, STAGE1),
+    Case(
+        "output-flood-1GB",
+        output_flood,
+        S1,
+        {},
+        STAGE1,
+        xfail="Sandbox.run keeps all of the child's stdout in memory (communicate): 1 GB of "
+        "output costs the grader ~3 GB; 20 GB would take the machine down",
+    ),
     Case(
         "pickle-runs-shell",
         pickle_rce,
         S3,
-        {"1.3": "", "2.1": "", "3.3": ""},
-        ["1.1", "1.2"],
+        {"1.2": "loads to builtins.int", "2.1": "", "3.3": ""},
+        ["1.1", "3.1"],
     ),
     Case("network-out", network_out, S1, {}, STAGE1, needs_sandbox=True),
     Case("writes-outside", writes_outside, S1, {}, STAGE1),
@@ -350,7 +359,15 @@ CASES = [
         {"1.3": "", "2.1": "", "3.1": ""},
         ["1.1"],
     ),
-    Case("garbage-model", garbage_model, S3, {"1.3": "", "2.1": "", "3.1": ""}, ["1.1", "1.2"]),
+    Case(
+        "garbage-model",
+        garbage_model,
+        S3,
+        {"1.2": "UnpicklingError", "2.1": "UnpicklingError", "3.1": "pipeline.bin"},
+        ["1.1"],
+        xfail="3.1 says the app exited with code 1 but shows none of its output (predict.py's "
+        "own 'pipeline.bin is not a readable model' message is lost)",
+    ),
     Case("syntax-error", syntax_error, S3, {"3.1": "SyntaxError"}, [*STAGE1, *STAGE2]),
     Case("empty-folder", empty_folder, S4, {"1.1": "train.py", "3.1": ""}),
     Case(
@@ -361,5 +378,13 @@ CASES = [
         [*STAGE1, *STAGE2, *STAGE3],
         folder_name="étudiant n°7 (copie)",
     ),
-    Case("huge-response-body", huge_response, S3, {"3.3": ""}, [*STAGE1, *STAGE2, "3.1", "3.2"]),
+    Case(
+        "huge-response-body",
+        huge_response,
+        S3,
+        {"3.3": ""},
+        [*STAGE1, *STAGE2, "3.1", "3.2"],
+        xfail="20 kB kept per response x ~30 requests overflows the 200,000 characters the "
+        "sandbox keeps of the probe's stdout: the result line is cut, every check fails",
+    ),
 ]
