@@ -62,16 +62,26 @@ def load_model(path: str):
     """Load the pipeline once, at start-up; exit with a clear message if it cannot be read."""
     try:
         with open(path, "rb") as f_in:
-            return pickle.load(f_in)
+            model = pickle.load(f_in)
     except FileNotFoundError:
         sys.exit(f"{path} not found: run `python train.py` first, in this folder.")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as e:
+    except Exception as e:  # a damaged file can fail in many ways: say which, not a traceback
         sys.exit(f"{path} is not a readable model ({e!r}): run `python train.py` again.")
+    if not hasattr(model, "predict_proba"):
+        kind = type(model).__name__
+        sys.exit(f"{path} holds a {kind}, not a model: run `python train.py` again.")
+    return model
 
 
 pipeline = load_model(MODEL_FILE)
 
-app = FastAPI(title="churn")
+app = FastAPI(
+    title="churn",
+    # Refuse bodies over 1 MB with a 413 before reading them (1,000 customers are ~0.5 MB).
+    max_body_size=1_000_000,
+    # FastAPI answers 400 to a body that is not UTF-8 JSON: say so in the OpenAPI schema.
+    responses={400: {"description": "The body is not UTF-8 JSON"}},
+)
 
 
 @app.exception_handler(RequestValidationError)

@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.harness import (
     CUSTOMER,
     ROOT,
+    die_with_parent,
     first_ok,
     free_port,
     prepare,
@@ -88,7 +89,7 @@ def time_to_first_predict(case: Case, cwd: Path, run: int) -> float:
     start = time.monotonic()
     proc = subprocess.Popen(
         case.cmd(port), cwd=cwd, env=case.env(run), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         return first_ok(port, "POST", "/predict", CUSTOMER, proc, timeout=300) - start

@@ -41,7 +41,8 @@ def submission(dest: Path) -> Path:
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     start = time.monotonic()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    # exit code 1 = not full marks: the scores are read from the results instead
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
     return time.monotonic() - start
 
 
@@ -71,14 +72,15 @@ def main() -> None:
             [*GRADE, "batch", str(cohort), *OPTIONS, "--jobs", str(args.jobs), "--out", str(out)],
             env,
         )
-        graded = sorted(p.name for p in out.iterdir())
+        scores = [json.loads(f.read_text()) for f in sorted(out.glob("students/*/results.json"))]
+        full = sum(r["score"] == r["max_score"] for r in scores)
 
     print("| grading (stages 1–7, no container engine) | seconds |")
     print("|---|---:|")
     print(f"| one submission, median of {args.repeat} | {statistics.median(one):.1f} |")
     print(f"| {args.students} submissions, `--jobs {args.jobs}` | {batch:.0f} |")
     print(f"| per submission in the batch | {batch / args.students:.1f} |")
-    print(f"\nbatch output: {', '.join(graded[:6])}{' …' if len(graded) > 6 else ''}")
+    print(f"\n{full} of {len(scores)} graded submissions in the batch got full marks")
 
 
 if __name__ == "__main__":

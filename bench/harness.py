@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import json
 import os
@@ -109,6 +110,7 @@ def running(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         try:
             try:
@@ -118,6 +120,12 @@ def running(
             yield proc
         finally:
             stop(proc)
+
+
+def die_with_parent() -> None:
+    """In a child before exec: get SIGTERM when the benchmark dies (Linux), so no server is left."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

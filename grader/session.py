@@ -377,9 +377,10 @@ class Grading:
         One `sh` runs `ENGINE build`, prints a marker line with the build's exit code, and if
         the build passed runs the container detached, so that the service starts while stages
         1-5 are graded (`image` reads up to the marker, `container` waits for the rest).
-        The context is a copy of the scratch folder owned by the grader's user: the scratch copy
-        belongs to the sandbox's user, and podman keys its COPY layer cache on file owners too
-        (it rebuilt every layer: 45 s instead of 4 s). Grader-made caches stay out."""
+        The context is a copy of the scratch folder owned by the grader's user, without the
+        caches of the sandboxed steps: podman keys COPY layers on file owners too, so nobody's
+        files could not reuse layers of an ordinary build of the same files (45 s instead of
+        4 s), and run-specific caches would defeat `COPY . .` layers (see README)."""
         assert self.engine is not None
         context = Path(self.sandbox.scratch).with_name("build-context")
         shutil.rmtree(context, ignore_errors=True)

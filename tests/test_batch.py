@@ -164,6 +164,25 @@ def gradebook(out: Path) -> list[list[str]]:
         return list(csv.reader(f))
 
 
+def differences(out: Path, alone: dict[str, dict[str, Any]], students: dict[str, str]) -> str:
+    """For a failed comparison: each check whose status differs from the graded-alone run."""
+    lines = []
+    for name, kind in students.items():
+        path = out / "students" / name / "results.json"
+        if not path.is_file():
+            continue
+        got = {t["name"]: t for t in json.loads(path.read_text())["tests"]}
+        for test in alone[kind]["tests"]:
+            other = got.get(test["name"], {})
+            if other.get("status") != test["status"]:
+                output = str(other.get("output"))[:500]
+                lines.append(
+                    f"{name} {test['name']}: alone {test['status']}, "
+                    f"batch {other.get('status')}: {output}"
+                )
+    return "\n".join(lines)
+
+
 def finished(out: Path) -> int:
     return len(list((out / "students").glob("*/results.json")))
 
@@ -218,7 +237,7 @@ def test_batch_matches_alone_and_resumes_after_a_kill(
     assert f"{done_before} already graded" in resumed.stderr
     rows = gradebook(out)
     assert rows[0] == expected_header
-    assert rows[1:] == expected_rows
+    assert rows[1:] == expected_rows, differences(out, alone, students)
     report = (out / "report.md").read_text()
     assert f"{len(students)} students" in report
     for name in students:
@@ -235,4 +254,4 @@ def test_batch_matches_alone_and_resumes_after_a_kill(
     merged = tmp_path / "merged"
     run = run_batch("--merge", *map(str, shard_outs), "--out", str(merged))
     assert run.returncode == 0, run.stderr
-    assert gradebook(merged) == rows
+    assert gradebook(merged) == rows, differences(merged, alone, students)

@@ -181,3 +181,23 @@ def test_app_that_never_listens(tmp_path: Path) -> None:
     problems = failed(results)
     assert set(problems) == {"3.1", "3.2", "3.3", "3.4", "3.5"} and lost(results) == 8
     assert "did not listen on port 9696 within" in problems["3.1"]
+
+
+def test_pickle_that_kills_its_loader(tmp_path: Path) -> None:
+    """model.bin aborts the process that unpickles it: the model checks fail with the reason;
+    the server (forked from the same warm probe process) still answers."""
+    folder = copy_step("04-pydantic", tmp_path)
+    train = folder / "train.py"
+    train.write_text(
+        train.read_text()
+        + "\n\nimport os as _os\n\n\nclass _Abort:\n    def __reduce__(self):\n"
+        + "        return (_os.abort, ())\n\n\n"
+        + "with open('model.bin', 'wb') as _f:\n    pickle.dump(_Abort(), _f)\n"
+    )
+    code, results, _ = grade(folder, "--stage", "4")
+    assert code == 1
+    problems = failed(results)
+    assert {"1.2", "1.3", "1.4"} <= set(problems), problems
+    assert "SIGABRT" in problems["1.2"]
+    passed = {t["extra_data"]["check"] for t in results["tests"] if t["status"] == "passed"}
+    assert {"1.1", "3.1", "3.2", "3.3", "4.1", "4.6", "4.7"} <= passed, problems

@@ -55,6 +55,12 @@ def _stat(pid: str) -> tuple[int, str, int] | None:
         return None
 
 
+def _ticks_now() -> int:
+    """Now, in the unit of a process's start time in /proc/PID/stat (clock ticks since boot)."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return int(uptime * os.sysconf("SC_CLK_TCK")) + 1
+
+
 def process_table() -> dict[int, tuple[int, str, int]]:
     table = {}
     for entry in os.listdir("/proc"):
@@ -95,16 +101,20 @@ class Tracker:
 
     def alive(self, wait: float = 5.0) -> list[str]:
         """Tracked processes still there after `wait` s (a killed namespace takes a moment)."""
+        # A namespace's inode number can be reused once it is gone: a process that started
+        # after the grader ended is someone else's, whatever its namespace.
+        ended = _ticks_now()
         deadline = time.monotonic() + wait
-        while (left := self._alive()) and time.monotonic() < deadline:
+        while (left := self._alive(ended)) and time.monotonic() < deadline:
             time.sleep(0.2)
         return left
 
-    def _alive(self) -> list[str]:
+    def _alive(self, ended: int) -> list[str]:
         table = process_table()
         left = []
         for pid, (_, start, ns) in table.items():
-            if (pid, start) in self.seen or ns in self.namespaces:
+            ours = (pid, start) in self.seen or (ns in self.namespaces and int(start) <= ended)
+            if ours:
                 try:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
                 except OSError:
@@ -217,6 +227,12 @@ def test_hostile_submission(case: Case, trained: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not SANDBOXED, reason="needs bubblewrap (the bomb relies on its limits)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="every sandbox runs as the same uid (nobody) and RLIMIT_NPROC counts per uid on the "
+    "whole machine: one student's fork bomb leaves the other no process to start "
+    "(docs/reliability.md, grader finding G1)",
+)
 def test_fork_bomb_does_not_harm_a_student_graded_at_the_same_time(
     trained: Path, tmp_path: Path
 ) -> None:

@@ -81,21 +81,11 @@ BAD_MODELS: list[object] = [
         _directory,
         "pipeline.bin",
         id="directory",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="load_model does not catch IsADirectoryError/PermissionError (OSError): "
-            "traceback wall (docs/reliability.md, finding 3)",
-        ),
     ),
     pytest.param(
         _wrong_object,
         "pipeline",
         id="tuple-not-pipeline",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a pickle that is not a pipeline loads; the service starts and answers 500 "
-            "(docs/reliability.md, finding 3)",
-        ),
     ),
 ]
 
@@ -173,11 +163,6 @@ MUTATION_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a damaged pickle can raise MemoryError/TypeError/OverflowError/... past load_model, "
-    "or load to a non-model (docs/reliability.md, finding 3)",
-)
 def test_damaged_pickles_never_escape_load_model(final: Path, tmp_path: Path) -> None:
     """Seeded byte-level mutations of a real pipeline.bin: each one ends in the clear message."""
     folder = trained_step(FINAL_STEP, tmp_path)
@@ -346,11 +331,6 @@ def test_10mb_body_is_rejected_with_4xx_and_server_stays_healthy(
     assert status == 200 and isinstance(answer, dict) and "churn_probability" in answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no body-size limit: a 10 MB body is read and parsed (up to ~2 s, blocking the event "
-    "loop) before the 422 (docs/reliability.md, finding 2)",
-)
 def test_10mb_body_is_refused_before_parsing(final_service: str) -> None:
     base = final_service
     for shape, (path, body) in _bodies().items():

@@ -105,11 +105,6 @@ def test_fuzz_no_5xx_and_responses_match_schema(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a body that is not UTF-8 gets 400, which the OpenAPI schema does not document "
-    "(fix proposed in docs/reliability.md, finding 1)",
-)
 def test_undecodable_body_gets_a_documented_status(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

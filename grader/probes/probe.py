@@ -197,7 +197,11 @@ def finish_model(child: Forked, out: str, log: str, deadline: float) -> dict[str
         with open(out) as f:
             result: dict[str, Any] = json.load(f)
         return result
-    how = f"was killed by {signal.Signals(-code).name}" if code and code < 0 else f"exited {code}"
+    how = (
+        f"was killed by {signal.Signals(-code).name} (a resource limit?)"
+        if code and code < 0
+        else f"exited with code {code}"
+    )
     return {"error": f"the process that loads the pickles {how}\n{tail(log)}"}
 
 

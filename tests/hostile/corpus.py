@@ -351,14 +351,11 @@ CASES = [
         ["--stage", "all", "--only", "1,5,6", "--engine", "none"],
         {},
         STAGE1,
+        xfail="the grader reads uv.lock/pyproject.toml/Dockerfile of the submitted folder "
+        "through symlinks to host files; 5.x end in 'the grader could not complete this "
+        "check: TOMLDecodeError' (docs/reliability.md, grader finding G4)",
     ),
-    Case(
-        "spoofs-the-report",
-        spoof_score,
-        S3,
-        {"1.3": "", "2.1": "", "3.1": ""},
-        ["1.1"],
-    ),
+    Case("spoofs-the-report", spoof_score, S1, {"1.2": "", "1.3": ""}, ["1.1"]),
     Case(
         "garbage-model",
         garbage_model,
