@@ -33,10 +33,13 @@ app = FastAPI(title="churn")
 
 
 @app.get("/ping")
-def ping() -> dict:
+async def ping() -> dict:
+    # async def: nothing here blocks, so FastAPI answers on its event loop directly.
     return {"status": "ok"}
 
 
+# def (not async def): predict_proba is CPU work that blocks; FastAPI runs a def
+# endpoint in a thread pool, so other requests are not held up while it computes.
 @app.post("/predict")
 def predict(customer: dict) -> dict:
     # The body is any JSON object: nothing checks the fields yet (step 04 does).

@@ -93,10 +93,13 @@ def validation_error(request: Request, exc: RequestValidationError) -> JSONRespo
 
 
 @app.get("/ping")
-def ping() -> dict:
+async def ping() -> dict:
+    # async def: nothing here blocks, so FastAPI answers on its event loop directly.
     return {"status": "ok"}
 
 
+# def (not async def): predict_proba is CPU work that blocks; FastAPI runs a def
+# endpoint in a thread pool, so other requests are not held up while it computes.
 @app.post("/predict")
 def predict(customer: Customer) -> PredictResponse:
     # FastAPI has already checked the body against Customer: a bad request

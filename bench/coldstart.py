@@ -40,6 +40,8 @@ IMAGES = ["python:3.13-slim-bookworm", "ghcr.io/astral-sh/uv:0.13.9"]
 
 def lazy_model(source: str) -> str:
     """The lesson's predict.py, but the pipeline (and with it scikit-learn) loads on first use."""
+    if "pipeline = load_model(MODEL_FILE)\n" not in source:
+        raise RuntimeError("predict.py no longer loads its model with load_model(MODEL_FILE)")
     source = source.replace(
         "pipeline = load_model(MODEL_FILE)\n",
         "@functools.cache\ndef model():\n    return load_model(MODEL_FILE)\n",

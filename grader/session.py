@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import dockerfile
+from grader.checks import CheckFailed, fail
 from grader.probes import http_probe
 from grader.sandbox import IGNORED, Limits, RunResult, Sandbox, Started
 from grader.specs import (
@@ -131,6 +132,34 @@ class Grading:
     def submission(self) -> Path:
         return self.options.submission
 
+    def submitted_file(self, name: str) -> Path | None:
+        """The submitted file `name` if it is a file of the submission, None if it is missing.
+
+        The grader reads some submitted files itself (uv.lock, pyproject.toml, Dockerfile,
+        fly.toml, .dockerignore): a symlink that leads out of the submission fails the check
+        that asked, naming the link, so the grader never parses, or quotes, a host file."""
+        path = self.submission / name
+        if path.is_symlink():
+            root = self.submission.resolve()
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                fail(
+                    f"{name} is a symlink to a file outside your submission "
+                    f"({os.readlink(path)}): commit the real file"
+                )
+        return path if path.is_file() else None
+
+    def submitted_toml(self, name: str) -> dict[str, Any] | None:
+        """A submitted TOML file, parsed (None if missing); invalid TOML fails the check."""
+        path = self.submitted_file(name)
+        if path is None:
+            return None
+        try:
+            with path.open("rb") as f:
+                return tomllib.load(f)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            fail(f"{name} is not valid TOML: {e}")
+
     @functools.cached_property
     def dataset(self) -> Dataset:
         return self.spec.load()
@@ -206,7 +235,7 @@ class Grading:
             wall_seconds=wait_seconds + MODEL_SECONDS + self.options.start_seconds + 180
         )
         command = [sys.executable, "-I", str(PROBES / "probe.py")]
-        return self.sandbox.start(command, limits, self.data_env(), stdin=True)
+        return self.sandbox.start(command, limits, self.data_env(), stdin=True, result_fd=True)
 
     def _probe(self, part: str) -> Any:
         """The probe process's result for `part` ("model" or "http"): one process does all
@@ -324,11 +353,7 @@ class Grading:
 
     @functools.cached_property
     def lock(self) -> dict[str, Any] | None:
-        path = self.submission / "uv.lock"
-        if not path.is_file():
-            return None
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        return self.submitted_toml("uv.lock")
 
     def locked_version(self, package: str) -> str | None:
         for pkg in (self.lock or {}).get("package", []):
@@ -340,16 +365,17 @@ class Grading:
     # -- stage 6 ----------------------------------------------------------------------------
     @functools.cached_property
     def dockerfile(self) -> dockerfile.Dockerfile | None:
-        path = self.submission / "Dockerfile"
-        return dockerfile.parse(path.read_text(errors="replace")) if path.is_file() else None
+        path = self.submitted_file("Dockerfile")
+        return dockerfile.parse(path.read_text(errors="replace")) if path is not None else None
 
     @functools.cached_property
     def served_port(self) -> int:
         """The port the container serves on: the Dockerfile's EXPOSE/--port, else the spec's."""
-        if self.dockerfile is not None:
-            port = self.dockerfile.served_port()
-            if port is not None:
-                return port
+        with contextlib.suppress(CheckFailed):  # a Dockerfile the checks refuse: the spec's
+            if self.dockerfile is not None:
+                port = self.dockerfile.served_port()
+                if port is not None:
+                    return port
         return self.spec.port
 
     @functools.cached_property
@@ -535,8 +561,8 @@ class Grading:
     # -- stage 7 ----------------------------------------------------------------------------
     @functools.cached_property
     def fly(self) -> dict[str, Any] | None:
-        path = self.submission / "fly.toml"
-        if not path.is_file():
+        path = self.submitted_file("fly.toml")
+        if path is None:
             return None
         with path.open("rb") as f:
             return tomllib.load(f)
@@ -545,7 +571,7 @@ class Grading:
     def fly_health_path(self) -> str | None:
         try:
             fly = self.fly
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, CheckFailed):
             return None
         if not fly or self.options.stage < 7:
             return None

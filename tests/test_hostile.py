@@ -227,12 +227,6 @@ def test_hostile_submission(case: Case, trained: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not SANDBOXED, reason="needs bubblewrap (the bomb relies on its limits)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="every sandbox runs as the same uid (nobody) and RLIMIT_NPROC counts per uid on the "
-    "whole machine: one student's fork bomb leaves the other no process to start "
-    "(docs/reliability.md, grader finding G1)",
-)
 def test_fork_bomb_does_not_harm_a_student_graded_at_the_same_time(
     trained: Path, tmp_path: Path
 ) -> None:

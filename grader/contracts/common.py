@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from grader.checks import expect, fail
+from grader.probes import http_probe
 from grader.session import Grading, HttpRun
 
 TOLERANCE = 1e-6
@@ -90,7 +91,8 @@ def answer_text(answer: dict[str, Any]) -> str:
     if "error" in answer:
         return str(answer["error"])
     body = answer.get("json", answer.get("text", ""))
-    return f"HTTP {answer.get('status')}: {str(body)[:300]}"
+    size = f" ({http_probe.size_text(answer['bytes'])})" if "bytes" in answer else ""
+    return f"HTTP {answer.get('status')}{size}: {str(body)[:300]}"
 
 
 def check_prediction(
@@ -101,6 +103,12 @@ def check_prediction(
     prob_name, label_name = spec.response_probability, spec.response_label
     if answer.get("status") != 200:
         return f"{what}: expected HTTP 200, got {answer_text(answer)}"
+    if answer.get("truncated"):
+        return (
+            f"{what}: the response is {http_probe.size_text(answer['bytes'])}; "
+            f"{spec.predict_path} should return {{{prob_name!r}: float, {label_name!r}: bool}}, "
+            "a few dozen bytes"
+        )
     body = answer.get("json")
     if not isinstance(body, dict):
         return f"{what}: the response is not a JSON object: {answer_text(answer)}"

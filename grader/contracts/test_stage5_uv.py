@@ -3,7 +3,6 @@ scikit-learn locked at the version that pickled the model (a mismatch is explain
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from grader.checks import check, expect, fail
@@ -17,7 +16,7 @@ NEEDED = ("scikit-learn", "fastapi", "uvicorn")
 @check("5.1", "pyproject.toml, uv.lock and .python-version are there", points=1)
 def test_project_files(grading: Grading) -> None:
     missing = [n for n in ("pyproject.toml", "uv.lock", ".python-version")
-               if not (grading.submission / n).is_file()]  # fmt: skip
+               if grading.submitted_file(n) is None]  # fmt: skip
     expect(
         not missing,
         f"missing {', '.join(missing)}: run `uv init` (pyproject.toml, "
@@ -27,7 +26,7 @@ def test_project_files(grading: Grading) -> None:
 
 @check("5.2", "uv.lock is consistent with pyproject.toml (uv lock --check)", points=2)
 def test_lock_check(grading: Grading) -> None:
-    expect((grading.submission / "uv.lock").is_file(),
+    expect(grading.submitted_file("uv.lock"),
            "there is no uv.lock: run `uv lock` and submit uv.lock")  # fmt: skip
     run = grading.uv_lock_check
     if run is None:
@@ -41,10 +40,11 @@ def test_lock_check(grading: Grading) -> None:
 
 @check("5.3", "pyproject.toml declares the service's dependencies", points=1)
 def test_dependencies(grading: Grading) -> None:
-    path = grading.submission / "pyproject.toml"
-    expect(path.is_file(), "there is no pyproject.toml")
-    with path.open("rb") as f:
-        deps = tomllib.load(f).get("project", {}).get("dependencies", [])
+    pyproject = grading.submitted_toml("pyproject.toml")
+    expect(pyproject is not None, "there is no pyproject.toml")
+    assert pyproject is not None
+    project = pyproject.get("project", {})
+    deps = project.get("dependencies", []) if isinstance(project, dict) else []
     names = {str(d).split(";")[0].split("[")[0].strip() for d in deps}
     names = {n.split("=")[0].split(">")[0].split("<")[0].split("~")[0].split("!")[0].strip()
              for n in names}  # fmt: skip
@@ -55,7 +55,7 @@ def test_dependencies(grading: Grading) -> None:
 def _pickles(grading: Grading) -> tuple[str, list[Path]]:
     """The pickles that ship: the submitted ones if any, else the ones train.py wrote here."""
     names = ("model.bin", "pipeline.bin")
-    submitted = [grading.submission / n for n in names if (grading.submission / n).is_file()]
+    submitted = [p for n in names if (p := grading.submitted_file(n)) is not None]
     if submitted:
         return "submitted", submitted
     trained(grading)

@@ -89,10 +89,12 @@ def test_host(grading: Grading) -> None:
 
 @check("6.8", ".dockerignore excludes .venv", points=1)
 def test_dockerignore(grading: Grading) -> None:
-    path = grading.submission / ".dockerignore"
-    expect(path.is_file(), "add a .dockerignore with `.venv` so the host's environment is not "
+    path = grading.submitted_file(".dockerignore")
+    expect(path is not None, "add a .dockerignore with `.venv` so the host's environment is not "
                            "copied into the image")  # fmt: skip
-    lines = {line.strip().rstrip("/").removeprefix("/") for line in path.read_text().splitlines()}
+    assert path is not None
+    text = path.read_text(errors="replace")
+    lines = {line.strip().rstrip("/").removeprefix("/") for line in text.splitlines()}
     expect(lines & {".venv", "**/.venv", ".venv*", ".*"}, ".dockerignore must list .venv")
 
 

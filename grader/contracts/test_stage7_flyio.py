@@ -16,11 +16,11 @@ from grader.session import Grading, HttpRun, fly_check_path, fly_internal_ports
 
 
 def _fly(grading: Grading) -> dict[str, Any]:
-    expect((grading.submission / "fly.toml").is_file(),
+    expect(grading.submitted_file("fly.toml"),
            "there is no fly.toml: run `fly launch --no-deploy` and submit fly.toml")  # fmt: skip
     try:
         fly = grading.fly
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         fail(f"fly.toml is not valid TOML: {e}")
     assert fly is not None
     return fly

@@ -25,7 +25,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 
-MAX_BODY = 20_000
+MAX_BODY = 20_000  # characters of a body kept as text
+MAX_JSON = 1_000_000  # bytes of a body read and parsed; a longer one is reported truncated
+MAX_DRAIN = 8 * 1024**2  # bytes read past MAX_JSON to measure a body without Content-Length
 
 
 def send(base_url: str, req: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
@@ -44,19 +46,48 @@ def send(base_url: str, req: dict[str, Any], timeout: float = 15.0) -> dict[str,
     try:
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, raw = response.status, response.read(MAX_BODY * 50)
+                status, raw, size = response.status, *_read(response)
         except urllib.error.HTTPError as e:
-            status, raw = e.code, e.read(MAX_BODY * 50)
+            status, raw, size = e.code, *_read(e)
     except (OSError, ValueError) as e:
         out["error"] = f"{type(e).__name__}: {e}"
         return out
     out["status"] = status
     out["seconds"] = round(time.monotonic() - started, 4)
+    if size > len(raw):  # too long to keep: the start of it, and its length
+        out["text"] = raw[:MAX_BODY].decode(errors="replace")
+        out["bytes"] = size
+        out["truncated"] = True
+        return out
     try:
         out["json"] = json.loads(raw)
     except ValueError:
         out["text"] = raw[:MAX_BODY].decode(errors="replace")
+        if len(raw) > MAX_BODY:
+            out["bytes"] = len(raw)
     return out
+
+
+def _read(response: Any) -> tuple[bytes, int]:
+    """The first MAX_JSON bytes of a body, and its length (Content-Length, else counted up to
+    MAX_DRAIN more bytes): a huge body never reaches the result whole."""
+    raw: bytes = response.read(MAX_JSON + 1)
+    if len(raw) <= MAX_JSON:
+        return raw, len(raw)
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit():
+        return raw[:MAX_JSON], int(length)
+    size = len(raw)
+    while size < MAX_JSON + MAX_DRAIN and (chunk := response.read(1 << 16)):
+        size += len(chunk)
+    return raw[:MAX_JSON], size
+
+
+def size_text(n: int) -> str:
+    """A byte count for a person: "50 MB", "1.2 MB", "800 kB"."""
+    if n >= 10**6:
+        return f"{n / 10**6:.3g} MB"
+    return f"{n / 1000:.3g} kB" if n >= 1000 else f"{n} bytes"
 
 
 def run_requests(base_url: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:

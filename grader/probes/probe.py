@@ -14,7 +14,10 @@ only:
 
 stdin:  {"nonce": str, "model": {model_probe's request}?, "model_seconds": float?,
          "http": {http_probe's request}?}
-stdout: `GRADER-RESULT <nonce> {"model": {...}?, "http": {...}?}` (the last such line counts)
+result: `GRADER-RESULT <nonce> {"model": {...}?, "http": {...}?}`, written to the descriptor
+        given as `--result-fd N` (the grader's unlinked file; closed in every forked child and
+        unreachable through /proc, so student code can neither spoof nor drown it), or printed
+        on stdout without that option
 
 Standard library only at its core: it imports nothing from the grader (its siblings are loaded by
 path), and an import that fails here is simply left to the child that needs it.
@@ -39,6 +42,7 @@ from types import ModuleType
 from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
+RESULT_FD: int | None = None  # `--result-fd N`: where the result goes (closed in children)
 
 # Imported once, before the request comes: what a pickled Pipeline and a FastAPI app load.
 PREWARM = (
@@ -137,11 +141,17 @@ def fork(job: Any, log: str) -> Forked:
         return Forked(pid)
     code = 1
     try:
+        if RESULT_FD is not None:
+            os.close(RESULT_FD)
         os.setsid()
         redirect_output(log)
         code = int(job() or 0)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, int) and e.code is not None:
+            # what the interpreter does with `sys.exit("message")`: the app's own words
+            with contextlib.suppress(Exception):
+                print(e.code, file=sys.stderr)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -232,7 +242,21 @@ def not_dumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
+def write_result(line: str) -> None:
+    """The result line, to the result descriptor if there is one, else to stdout."""
+    if RESULT_FD is None:
+        sys.stdout.flush()
+        print(line, flush=True)
+        return
+    data = (line + "\n").encode()
+    while data:
+        data = data[os.write(RESULT_FD, data) :]
+
+
 def main() -> None:
+    global RESULT_FD
+    if sys.argv[1:2] == ["--result-fd"]:
+        RESULT_FD = int(sys.argv[2])
     not_dumpable()
     sys.dont_write_bytecode = True  # as PYTHONDONTWRITEBYTECODE for the server (-I ignores it)
     began = time.monotonic()
@@ -257,8 +281,7 @@ def main() -> None:
         "http": round(served - asked, 2),
         "model": round(time.monotonic() - asked, 2),
     }
-    sys.stdout.flush()
-    print(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}", flush=True)
+    write_result(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}")
 
 
 if __name__ == "__main__":
