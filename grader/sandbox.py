@@ -225,7 +225,7 @@ class Sandbox:
         """What isolation is in force, in words, for the report."""
         limits = "CPU/memory/process/file-size limits, timeouts, scrubbed environment"
         if self.bwrap:
-            who = f"own unprivileged uid {self.user.uid}, " if self.user is not None else ""
+            who = "an unprivileged uid of its own, " if self.user is not None else ""
             return (
                 f"bubblewrap sandbox ({who}read-only file system, private /tmp, no network "
                 f"but loopback, own pid namespace) + {limits}"

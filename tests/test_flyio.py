@@ -36,7 +36,7 @@ def app_routes(predict_py: Path) -> set[tuple[str, str]]:
     """(METHOD, path) of every @app.<method>("path") route in predict.py, read without importing."""
     routes = set()
     for node in ast.walk(ast.parse(predict_py.read_text())):
-        if not isinstance(node, ast.FunctionDef):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for deco in node.decorator_list:
             if (
