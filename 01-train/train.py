@@ -18,13 +18,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, train_test_split
 
-DATA_URL = (
-    "https://raw.githubusercontent.com/alexeygrigorev/mlbookcamp-code/master/"
-    "chapter-03-churn-prediction/WA_Fn-UseC_-Telco-Customer-Churn.csv"
-)
-DATA_SHA256 = "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
-CACHE = Path.home() / ".cache" / "deploy-course" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
-
 C = 1.0
 N_SPLITS = 5
 OUTPUT_FILE = "model.bin"
@@ -35,39 +28,6 @@ CATEGORICAL = [
     "internetservice", "onlinesecurity", "onlinebackup", "deviceprotection", "techsupport",
     "streamingtv", "streamingmovies", "contract", "paperlessbilling", "paymentmethod",
 ]  # fmt: skip
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def data_path() -> Path:
-    """The CSV from $CHURN_DATA, else the course URL (downloaded once, then cached)."""
-    if os.environ.get("CHURN_DATA"):
-        path = Path(os.environ["CHURN_DATA"])
-        if not path.is_file():
-            sys.exit(f"CHURN_DATA={path} does not exist: point CHURN_DATA at the churn CSV.")
-        return path
-    if CACHE.is_file() and sha256(CACHE) == DATA_SHA256:
-        return CACHE
-    print(f"downloading {DATA_URL}", file=sys.stderr)
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = CACHE.with_suffix(".part")
-    try:
-        urllib.request.urlretrieve(DATA_URL, tmp)
-    except OSError as e:
-        sys.exit(
-            f"could not download the dataset ({e}).\n"
-            "Offline? Download the CSV by hand and set CHURN_DATA=/path/to/the.csv"
-        )
-    if sha256(tmp) != DATA_SHA256:
-        tmp.unlink()
-        sys.exit(
-            "the downloaded dataset does not have the expected sha256 checksum.\n"
-            "Set CHURN_DATA=/path/to/WA_Fn-UseC_-Telco-Customer-Churn.csv to use a known copy."
-        )
-    tmp.replace(CACHE)
-    return CACHE
 
 
 def load_data() -> pd.DataFrame:
@@ -126,6 +86,49 @@ def main() -> None:
     with open(OUTPUT_FILE, "wb") as f_out:
         pickle.dump((dv, model), f_out)
     print(f"the model is saved to {OUTPUT_FILE}")
+
+
+# --- Where the data comes from: $CHURN_DATA, else the course URL (downloaded once) ---
+
+DATA_URL = (
+    "https://raw.githubusercontent.com/alexeygrigorev/mlbookcamp-code/master/"
+    "chapter-03-churn-prediction/WA_Fn-UseC_-Telco-Customer-Churn.csv"
+)
+DATA_SHA256 = "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
+CACHE = Path.home() / ".cache" / "deploy-course" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_path() -> Path:
+    """The CSV from $CHURN_DATA, else the course URL (downloaded once, then cached)."""
+    if os.environ.get("CHURN_DATA"):
+        path = Path(os.environ["CHURN_DATA"])
+        if not path.is_file():
+            sys.exit(f"CHURN_DATA={path} does not exist: point CHURN_DATA at the churn CSV.")
+        return path
+    if CACHE.is_file() and sha256(CACHE) == DATA_SHA256:
+        return CACHE
+    print(f"downloading {DATA_URL}", file=sys.stderr)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = CACHE.with_suffix(".part")
+    try:
+        urllib.request.urlretrieve(DATA_URL, tmp)
+    except OSError as e:
+        sys.exit(
+            f"could not download the dataset ({e}).\n"
+            "Offline? Download the CSV by hand and set CHURN_DATA=/path/to/the.csv"
+        )
+    if sha256(tmp) != DATA_SHA256:
+        tmp.unlink()
+        sys.exit(
+            "the downloaded dataset does not have the expected sha256 checksum.\n"
+            "Set CHURN_DATA=/path/to/WA_Fn-UseC_-Telco-Customer-Churn.csv to use a known copy."
+        )
+    tmp.replace(CACHE)
+    return CACHE
 
 
 if __name__ == "__main__":

@@ -1,18 +1,15 @@
-"""Cold start: process start → first 200 of POST /predict, as after fly.io wakes a stopped machine.
+"""Cold start and footprint: process start → first 200 of POST /predict, as after fly.io wakes a
+stopped machine; resident memory after that answer; image size added over the base image.
 
-Run:  uv run python bench/coldstart.py [--quick] [--container] [--repeat N]
-Locally, with and without compiled bytecode (each run gets its own PYTHONPYCACHEPREFIX: a warm one
-filled by a first run, or an empty one that it may not write, as a non-root user in an image without
-.pyc files), and with the model loaded lazily; the same for the optional fast path. --container also
-builds 06-docker's image (with UV_COMPILE_BYTECODE=1 as written, and without) and times `run`.
+Used by bench/run.py. Locally each step's `uvicorn predict:app` runs with its packages compiled
+to bytecode (a shared PYTHONPYCACHEPREFIX, filled by an untimed first run), as in the images,
+which compile them at build time (UV_COMPILE_BYTECODE=1). In the container: each step's own
+Dockerfile, built as it is, started with `run`.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import shutil
+import json
 import statistics
 import subprocess
 import sys
@@ -21,108 +18,78 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import (
-    CUSTOMER,
-    ROOT,
-    die_with_parent,
-    first_ok,
-    free_port,
-    prepare,
-    stop,
-    uvicorn,
-    workspace,
-)
+from bench.harness import CUSTOMER, ROOT, first_ok, free_port, rss_mb, start, stop, uvicorn
 
-QUICK = {"lesson, local, compiled", "fast path, local, compiled", "fast path, local, not compiled"}
 ENGINE_SCRIPT = ROOT.parent / "shared" / "ci" / "container-engine.sh"
-IMAGES = ["python:3.13-slim-bookworm", "ghcr.io/astral-sh/uv:0.13.9"]
-
-
-def lazy_model(source: str) -> str:
-    """The lesson's predict.py, but the pipeline (and with it scikit-learn) loads on first use."""
-    if "pipeline = load_model(MODEL_FILE)\n" not in source:
-        raise RuntimeError("predict.py no longer loads its model with load_model(MODEL_FILE)")
-    source = source.replace(
-        "pipeline = load_model(MODEL_FILE)\n",
-        "@functools.cache\ndef model():\n    return load_model(MODEL_FILE)\n",
-    ).replace("pipeline.predict_proba", "model().predict_proba")
-    return "import functools\n" + source
+BASE_IMAGE = "python:3.13-slim-bookworm"  # the FROM of every step's Dockerfile
+IMAGES = [BASE_IMAGE, "ghcr.io/astral-sh/uv:0.13.9"]
 
 
 @dataclass
 class Case:
-    name: str
+    step: str  # "07", "08", "09"
+    where: str  # "local" or "container"
     cmd: Callable[[int], list[str]]  # port → command
-    env: Callable[[int], dict[str, str]]  # run number → environment
-    stop: Callable[[], None] = lambda: None
+    cwd: Path
+    env: dict[str, str] | None
+    cleanup: Callable[[], None] = lambda: None
+    probe: tuple[str, str, object] = ("POST", "/predict", CUSTOMER)  # what must answer 200
     seconds: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)  # MB, local only
+
+    @property
+    def name(self) -> str:
+        return f"{self.step}, {self.where}"
 
 
-def pycache(tmp: Path, compiled: bool) -> Callable[[int], dict[str, str]]:
-    """Environments whose bytecode cache is shared and writable, or new, empty and read-only."""
-    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-    def env(run: int) -> dict[str, str]:
-        if compiled:
-            return {**base, "PYTHONPYCACHEPREFIX": str(tmp / "pyc-warm")}
-        return {
-            **base,
-            "PYTHONPYCACHEPREFIX": str(tmp / f"pyc-{run}"),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-
-    return env
+def local_cases(steps: dict[str, Path], env: dict[str, str]) -> list[Case]:
+    return [Case(step, "local", uvicorn, folder, env) for step, folder in steps.items()]
 
 
-def local_case(
-    name: str, module: str, env_of: Callable[[int], dict[str, str]], extra: dict[str, str]
-) -> Case:
-    def cmd(port: int) -> list[str]:
-        return uvicorn(module, port)
-
-    def env(run: int) -> dict[str, str]:
-        return {**env_of(run), **extra}
-
-    return Case(name, cmd, env)
-
-
-def time_to_first_predict(case: Case, cwd: Path, run: int) -> float:
+def time_to_first_predict(case: Case) -> None:
+    """One cold start: its seconds (and, locally, the server's resident memory) are recorded."""
     port = free_port()
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        case.cmd(port), cwd=cwd, env=case.env(run), start_new_session=True,
-        preexec_fn=die_with_parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    began = time.monotonic()
+    proc = start(case.cmd(port), case.cwd, case.env)
     try:
-        return first_ok(port, "POST", "/predict", CUSTOMER, proc, timeout=300) - start
+        method, path, body = case.probe
+        case.seconds.append(first_ok(port, method, path, body, proc, 300) - began)
+        if case.where == "local":
+            case.rss.append(rss_mb(proc.pid))
     finally:
         stop(proc)
-        case.stop()
+        case.cleanup()
 
 
 def engine() -> str:
+    """docker or podman, prepared by ../shared/ci/container-engine.sh where it exists."""
+    if not ENGINE_SCRIPT.exists():
+        return "docker"
     out = subprocess.run(["bash", str(ENGINE_SCRIPT), *IMAGES], capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"no container engine: {out.stderr[-2000:]}")
     return out.stdout.strip().splitlines()[-1]
 
 
-def container_cases(tmp: Path, service: Path) -> list[Case]:
-    tool = engine()
-    context = tmp / "image"
-    shutil.copytree(ROOT / "06-docker", context, ignore=shutil.ignore_patterns(".venv", "*.bin"))
-    shutil.copy(service / "pipeline.bin", context)
-    cases = []
-    for label, compile_flag in (("compiled", "1"), ("not compiled", "0")):
-        tag = f"localhost/bench-churn-{compile_flag}"
-        dockerfile = (ROOT / "06-docker" / "Dockerfile").read_text()
-        dockerfile, n = re.subn(r"UV_COMPILE_BYTECODE=1", f"UV_COMPILE_BYTECODE={compile_flag}",
-                                dockerfile)  # fmt: skip
-        assert n == 1, "06-docker/Dockerfile no longer sets UV_COMPILE_BYTECODE=1"
-        (context / "Dockerfile.bench").write_text(dockerfile)
-        subprocess.run([tool, "build", "-q", "-f", "Dockerfile.bench", "-t", tag, "."],
-                       cwd=context, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-        name = f"bench-cold-{compile_flag}"
+def image_size_mb(tool: str, image: str) -> float:
+    out = subprocess.run([tool, "image", "inspect", image], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    return float(json.loads(out.stdout)[0]["Size"]) / 1e6
+
+
+def container_cases(tool: str, steps: dict[str, Path]) -> tuple[list[Case], dict[str, float]]:
+    """Each step's image, built from its trained folder; the MB each adds over the base image."""
+    cases, added = [], {}
+    base = image_size_mb(tool, BASE_IMAGE)
+    for step, folder in steps.items():
+        tag = f"localhost/bench-churn-{step}"
+        print(f"  building {folder.name}'s image", file=sys.stderr, flush=True)
+        built = subprocess.run([tool, "build", "-q", "-t", tag, "."], cwd=folder,
+                               capture_output=True, text=True)  # fmt: skip
+        if built.returncode:
+            sys.exit(f"{tool} build of {folder.name} failed:\n{built.stderr[-3000:]}")
+        added[step] = image_size_mb(tool, tag) - base
+        name = f"bench-cold-{step}"
 
         def cmd(port: int, tag: str = tag, name: str = name) -> list[str]:
             return [tool, "run", "--rm", "--name", name, "-p", f"127.0.0.1:{port}:9696", tag]
@@ -130,51 +97,57 @@ def container_cases(tmp: Path, service: Path) -> list[Case]:
         def remove(name: str = name) -> None:
             subprocess.run([tool, "rm", "-f", "-t", "0", name], capture_output=True)
 
-        cases.append(Case(f"lesson, container, {label}", cmd, lambda run: dict(os.environ), remove))
-    return cases
+        cases.append(Case(step, "container", cmd, folder, None, remove))
+    # The floor: what starting any container costs here, the base image serving GET / with
+    # Python's own http.server (no packages to import, no model to load).
+    name = "bench-cold-floor"
+
+    def floor_cmd(port: int) -> list[str]:
+        publish = f"127.0.0.1:{port}:9696"
+        return [tool, "run", "--rm", "--name", name, "-p", publish, BASE_IMAGE,
+                "python", "-m", "http.server", "9696"]  # fmt: skip
+
+    def floor_remove() -> None:
+        subprocess.run([tool, "rm", "-f", "-t", "0", name], capture_output=True)
+
+    floor = Case("base image, `python -m http.server`", "container", floor_cmd, ROOT, None,
+                 floor_remove, ("GET", "/", None))  # fmt: skip
+    return [*cases, floor], added
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one run of a few cases (CI)")
-    parser.add_argument("--trained", type=Path, help="take pipeline.bin from here, do not train")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--container", action="store_true", help="also time 06-docker's image")
-    args = parser.parse_args()
-    repeat = 1 if args.quick else args.repeat
+def measure(cases: list[Case], repeat: int) -> None:
+    for case in cases:  # a first, untimed run fills the bytecode cache and the page cache
+        time_to_first_predict(case)
+        case.seconds.clear()
+        case.rss.clear()
+    for run in range(repeat):  # interleaved, so that a busy moment hits every case alike
+        for case in cases:
+            time_to_first_predict(case)
+            print(f"  cold start {case.name}, run {run + 1}/{repeat}: {case.seconds[-1]:.2f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
-    with workspace() as tmp:
-        service = prepare(tmp, args.trained)
-        (service / "predict_lazy.py").write_text(lazy_model((service / "predict.py").read_text()))
-        subprocess.run([sys.executable, "-m", "bench.fastpath.export"], cwd=service, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-        fast_env = {"FASTPATH_WEIGHTS": str(service / "weights.json")}
-        cases = []
-        for label, module in (("lesson", "predict:app"), ("lesson, lazy model", "predict_lazy:app"),
-                              ("fast path", "bench.fastpath.app:app")):  # fmt: skip
-            for compiled in (True, False):
-                name = f"{label}, local, {'compiled' if compiled else 'not compiled'}"
-                cases.append(local_case(name, module, pycache(tmp, compiled), fast_env))
-        if args.quick:
-            cases = [c for c in cases if c.name in QUICK]
-        if args.container:
-            cases += container_cases(tmp, service)
 
-        for case in cases:  # a first, untimed run fills the warm bytecode cache and the page cache
-            time_to_first_predict(case, service, run=-1)
-        for run in range(repeat):  # interleaved, so that a busy moment hits every case alike
-            for case in cases:
-                case.seconds.append(time_to_first_predict(case, service, run))
-                print(f"  {case.name}: {case.seconds[-1]:.2f} s", file=sys.stderr, flush=True)
-
-    lesson = statistics.median(cases[0].seconds)
-    print("| process start → first 200 of POST /predict | median s | min s | ÷ lesson |")
-    print("|---|---:|---:|---:|")
+def table(cases: list[Case], added: dict[str, float]) -> str:
+    """Median and fastest cold start, memory and image size, each as a ratio to 07's."""
+    by_name = {c.name: c for c in cases}
+    lines = [
+        "| step | where | cold start, median s | min s | ÷ 07 | resident memory MB | ÷ 07 "
+        "| image adds MB | ÷ 07 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for case in cases:
+        base = by_name[f"07, {case.where}"]
         median = statistics.median(case.seconds)
-        print(f"| {case.name} | {median:.2f} | {min(case.seconds):.2f} | {median / lesson:.2f}× |")
-    print(f"\n{repeat} run(s) per case after one untimed run; {os.cpu_count()} CPUs")
-
-
-if __name__ == "__main__":
-    main()
+        row = (f"| {case.step} | {case.where} | {median:.2f} | {min(case.seconds):.2f} | "
+               f"{median / statistics.median(base.seconds):.2f}× |")  # fmt: skip
+        if case.rss:
+            rss = statistics.median(case.rss)
+            row += f" {rss:.0f} | {rss / statistics.median(base.rss):.2f}× |"
+        else:
+            row += " | |"
+        if case.where == "container" and case.step in added:
+            row += f" {added[case.step]:.0f} | {added[case.step] / added['07']:.2f}× |"
+        else:
+            row += " | |"
+        lines.append(row)
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""What the benchmarks share: a trained copy of the final step, servers on loopback, wrk."""
+"""What the benchmarks share: trained copies of the steps, servers on loopback, wrk, /proc."""
 
 from __future__ import annotations
 
@@ -18,9 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FINAL_STEP = ROOT / "05-uv"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 HOST = "127.0.0.1"
+
+# The steps compared, each served as it is: `uvicorn predict:app` in a trained copy of its folder.
+STEPS = {
+    "07": "07-flyio",  # the lesson's final service: pickle, scikit-learn
+    "08": "08-hardening",  # the same, hardened (strict input, body limit, /predict_batch)
+    "09": "09-onnx",  # 08 with the pipeline exported to ONNX, served by ONNX Runtime
+}
 
 CUSTOMER: dict[str, object] = {
     "gender": "female", "seniorcitizen": 0, "partner": "yes", "dependents": "no",
@@ -40,26 +46,32 @@ def churn_data() -> Path:
     return path
 
 
-def prepare(workdir: Path, trained: Path | None = None) -> Path:
-    """A copy of the final step with a pipeline.bin (trained now, or taken from trained/)."""
-    step = workdir / "service"
-    shutil.copytree(
-        FINAL_STEP, step, ignore=shutil.ignore_patterns("*.bin", ".venv", "__pycache__")
-    )
-    if trained is not None:
-        shutil.copy(trained / "pipeline.bin", step)
-        return step
+def prepare(workdir: Path) -> dict[str, Path]:
+    """A trained copy of each step in STEPS (its own train.py writes its models)."""
     env = {**os.environ, "CHURN_DATA": str(churn_data())}
-    subprocess.run(
-        [sys.executable, "train.py"], cwd=step, env=env, check=True, stdout=subprocess.DEVNULL
-    )
-    return step
+    ignore = shutil.ignore_patterns("*.bin", "*.onnx", ".venv", "__pycache__", ".server*.log")
+    copies = {}
+    for name, folder in STEPS.items():
+        step = workdir / folder
+        shutil.copytree(ROOT / folder, step, ignore=ignore)
+        subprocess.run(
+            [sys.executable, "train.py"], cwd=step, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        copies[name] = step
+    return copies
 
 
 @contextlib.contextmanager
 def workspace() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         yield Path(tmp)
+
+
+def bytecode_env(tmp: Path) -> dict[str, str]:
+    """os.environ with a shared, writable bytecode cache: every start after the first one finds
+    the packages compiled, as in an image built with UV_COMPILE_BYTECODE=1."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
 
 
 def request(
@@ -77,7 +89,13 @@ def request(
 
 
 def first_ok(
-    port: int, method: str, path: str, body: object, proc: subprocess.Popen[bytes], timeout: float
+    port: int,
+    method: str,
+    path: str,
+    body: object,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    poll: float = 0.01,
 ) -> float:
     """Poll until the server answers 200 (every 10 ms); return the monotonic time of that answer."""
     deadline = time.monotonic() + timeout
@@ -87,8 +105,29 @@ def first_ok(
         with contextlib.suppress(OSError):
             if request(port, method, path, body)[0] == 200:
                 return time.monotonic()
-        time.sleep(0.01)
+        time.sleep(poll)
     raise RuntimeError(f"no 200 from {path} within {timeout} s")
+
+
+def start(
+    cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """A process in its own session (so that its CPU time and memory can be read, and the whole
+    group stopped), that gets SIGTERM if the benchmark dies."""
+    out = log.open("wb") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    finally:
+        if log:
+            out.close()  # type: ignore[union-attr]
 
 
 @contextlib.contextmanager
@@ -100,26 +139,17 @@ def running(
     ready: str = "/ping",
     timeout: float = 120.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process, started in its own session and stopped (SIGTERM, then SIGKILL) after."""
+    """A server process, started, polled until `ready` answers 200, and stopped after."""
     log = cwd / f".server-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            list(cmd),
-            cwd=cwd,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+    proc = start(cmd, cwd, env, log)
+    try:
         try:
-            try:
-                first_ok(port, "GET", ready, None, proc, timeout)
-            except RuntimeError as e:
-                raise RuntimeError(f"{e}\n{log.read_text(errors='replace')[-2000:]}") from None
-            yield proc
-        finally:
-            stop(proc)
+            first_ok(port, "GET", ready, None, proc, timeout, poll=0.1)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n{log.read_text(errors='replace')[-2000:]}") from None
+        yield proc
+    finally:
+        stop(proc)
 
 
 def die_with_parent() -> None:
@@ -148,10 +178,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def uvicorn(module: str, port: int) -> list[str]:
-    """One uvicorn worker; uvicorn[standard] picks uvloop and httptools by itself."""
-    return [sys.executable, "-m", "uvicorn", module, "--host", HOST, "--port", str(port),
+def uvicorn(port: int) -> list[str]:
+    """The lesson's own command, one worker; uvicorn[standard] picks uvloop and httptools."""
+    return [sys.executable, "-m", "uvicorn", "predict:app", "--host", HOST, "--port", str(port),
             "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
+def gunicorn(port: int) -> list[str]:
+    """bench/flask_app.py the course's previous way: gunicorn's default, one sync worker.
+    Run in a step's folder, it loads that folder's pipeline.bin."""
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{port}", "--workers", "1",
+            "--pythonpath", str(ROOT / "bench"), "flask_app:app"]  # fmt: skip
 
 
 # wrk runs this script: it sends `body` (if any) and prints the summary as one JSON line.
@@ -177,17 +214,32 @@ class Result:
     cpu_ms: float = float("nan")  # the server's CPU time per request (user + system)
 
 
-def cpu_seconds(session: int) -> float:
-    """CPU time (user + system) used so far by the processes of a session (Linux /proc)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def session_processes(session: int) -> Iterator[tuple[Path, list[str]]]:
+    """(/proc/PID, the fields of its stat after "(comm)") of every process of a session."""
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the process has gone
-        if int(fields[3]) == session:  # fields after "(comm)": state, ppid, pgrp, session, …
-            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
+        if int(fields[3]) == session:  # state, ppid, pgrp, session, …
+            yield proc, fields
+
+
+def cpu_seconds(session: int) -> float:
+    """CPU time (user + system) used so far by the processes of a session (Linux /proc)."""
+    ticks = sum(int(f[11]) + int(f[12]) for _, f in session_processes(session))  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(session: int) -> float:
+    """Resident memory of the processes of a session, in MB (VmRSS from /proc)."""
+    total_kb = 0
+    for proc, _ in session_processes(session):
+        with contextlib.suppress(OSError):
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+    return total_kb / 1000
 
 
 def wrk(
@@ -204,7 +256,7 @@ def wrk(
     With the server's session id, also measure the server's CPU time per request: unlike
     requests/s, it hardly changes when other work shares the machine.
     """
-    script = workdir / "wrk.lua"
+    script = workdir / f"wrk-{port}.lua"
     method = "GET" if body is None else "POST"
     body_line = "" if body is None else f"wrk.body = [==[{json.dumps(body)}]==]"
     script.write_text(WRK_LUA.format(method=method, body=body_line))

@@ -1,57 +1,36 @@
-"""Latency and throughput of the churn service, side by side, in one run on this machine.
+"""Latency and throughput: 07 and 08 (pickle), 09 (ONNX) and Flask + gunicorn, side by side.
 
-Run:  uv run python bench/serve.py [--quick] [--rounds N] [--seconds S] [--json FILE]
-Trains the final step (05-uv) into a temporary folder, starts every server at once on 127.0.0.1
-(one worker each, each on its own port), then drives them in turn with wrk (Debian package `wrk`,
-one thread, 8 connections): a warm-up, then several rounds of short runs, interleaved so that
-a busy moment on the machine hits every server alike. Prints one Markdown table of the medians.
+Used by bench/run.py. Every server runs at once on 127.0.0.1 (one worker each, its own port) and
+they are driven in turn with wrk (Debian package `wrk`, one thread, 8 connections): a warm-up,
+then rounds of short runs, interleaved so that a busy moment on the machine hits all alike.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import os
-import re
 import statistics
-import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import CUSTOMER, ROOT, Result, free_port, prepare, running, uvicorn, workspace
+from bench.harness import CUSTOMER, Result, free_port, gunicorn, running, uvicorn
 from bench.harness import wrk as drive
 
-BATCH = 1000  # customers per /predict_batch request: the lesson's maximum
+BATCH = 1000  # customers per /predict_batch request: the service's maximum
 Request = tuple[str, object]  # (path, JSON body or None for GET)
 PREDICT: Request = ("/predict", CUSTOMER)
 PING: Request = ("/ping", None)
 PREDICT_BATCH: Request = ("/predict_batch", [CUSTOMER] * BATCH)
 FLASK = "Flask + gunicorn"
 
-
-def make_async(source: str) -> str:
-    """The lesson's endpoints as `async def` (they then run on the event loop, not in a thread)."""
-    return re.sub(r"^def (ping|predict|predict_batch)\(", r"async def \1(", source, flags=re.M)
-
-
-def lean_sklearn(source: str) -> str:
-    """scikit-learn without its per-call checks: finite-input scan and parameter validation."""
-    config = (
-        "import sklearn\n\n"
-        "sklearn.set_config(assume_finite=True, skip_parameter_validation=True)\n\n"
-    )
-    return source.replace('MODEL_FILE = "pipeline.bin"', config + 'MODEL_FILE = "pipeline.bin"')
-
-
-# name → how that copy of the lesson's predict.py differs from it
-VARIANTS: dict[str, Callable[[str], str]] = {
-    "async": make_async,
-    "set_config": lean_sklearn,
-    "async+set_config": lambda s: make_async(lean_sklearn(s)),
-}
+# (label, step whose trained folder it runs in, uvicorn or gunicorn, requests)
+SERVERS: list[tuple[str, str, str, list[Request]]] = [
+    ("07 (pickle)", "07", "uvicorn", [PREDICT, PING]),
+    ("08 (pickle, hardened)", "08", "uvicorn", [PREDICT, PING, PREDICT_BATCH]),
+    ("09 (ONNX)", "09", "uvicorn", [PREDICT, PING, PREDICT_BATCH]),
+    # The course's previous way, serving 07's pipeline.bin, without validation.
+    (FLASK, "07", "gunicorn", [PREDICT, PING]),
+]
 
 
 @dataclass
@@ -65,7 +44,7 @@ class Probe:
 
     @property
     def records(self) -> int:
-        return len(self.body) if isinstance(self.body, list) else 1
+        return BATCH if self.path == "/predict_batch" else 1
 
     def median(self) -> Result:
         return Result(
@@ -76,56 +55,23 @@ class Probe:
         )
 
 
-def gunicorn(port: int) -> list[str]:
-    """gunicorn's default: one sync worker, as the course ran it."""
-    return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-            "--workers", "1", "flask_app:app"]  # fmt: skip
-
-
-Server = tuple[str, str | None, list[Request]]  # (label, uvicorn module or None, requests)
-
-
-def servers(service: Path, variants: bool) -> list[Server]:
-    """Every server to measure; writes the variants of predict.py into service/."""
-    source = (service / "predict.py").read_text()
-    found: list[Server] = [
-        ("final (05-uv)", "predict:app", [PREDICT, PING, PREDICT_BATCH]),
-        (FLASK, None, [PREDICT, PING]),
-        ("fast path", "bench.fastpath.app:app", [PREDICT, PING, PREDICT_BATCH]),
-    ]
-    for name, change in VARIANTS.items() if variants else ():
-        module = "v_" + name.replace("+", "_")
-        patched = change(source)
-        if patched == source:
-            raise RuntimeError(f"variant {name} changed nothing in predict.py")
-        (service / f"{module}.py").write_text(patched)
-        found.append((f"lesson, {name}", f"{module}:app", [PREDICT, PING]))
-    return found
-
-
-def run(rounds: int, seconds: int, variants: bool, trained: Path | None) -> list[Probe]:
-    with workspace() as tmp, contextlib.ExitStack() as stack:
-        service = prepare(tmp, trained)
-        subprocess.run(
-            [sys.executable, "-m", "bench.fastpath.export", "pipeline.bin", "weights.json"],
-            cwd=service, check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        (service / "flask_app.py").write_text((ROOT / "bench" / "flask_app.py").read_text())
-        env = {"FASTPATH_WEIGHTS": str(service / "weights.json")}
-
+def measure(
+    steps: dict[str, Path], env: dict[str, str], workdir: Path, rounds: int, seconds: int
+) -> list[Probe]:
+    with contextlib.ExitStack() as stack:
         probes = []
-        for label, module, requests in servers(service, variants):
+        for label, step, kind, requests in SERVERS:
             port = free_port()
-            cmd = gunicorn(port) if module is None else uvicorn(module, port)
-            proc = stack.enter_context(running(cmd, service, port, env=env))
+            cmd = uvicorn(port) if kind == "uvicorn" else gunicorn(port)
+            proc = stack.enter_context(running(cmd, steps[step], port, env=env))
             probes += [Probe(label, path, body, port, proc.pid) for path, body in requests]
 
         for probe in probes if rounds > 1 else ():
-            drive(probe.port, probe.path, probe.body, 1, service)  # warm-up
+            drive(probe.port, probe.path, probe.body, 1, workdir)  # warm-up
         for i in range(rounds):
-            print(f"  round {i + 1}/{rounds}", file=sys.stderr, flush=True)
+            print(f"  throughput, round {i + 1}/{rounds}", file=sys.stderr, flush=True)
             for probe in probes:
-                result = drive(probe.port, probe.path, probe.body, seconds, service, probe.session)
+                result = drive(probe.port, probe.path, probe.body, seconds, workdir, probe.session)
                 probe.runs.append(result)
     return probes
 
@@ -133,56 +79,28 @@ def run(rounds: int, seconds: int, variants: bool, trained: Path | None) -> list
 def table(probes: list[Probe]) -> str:
     """One row per server and request; ratios by requests/s and by CPU time per request."""
     medians = {(p.server, p.path): p.median() for p in probes}
+    base = SERVERS[0][0]
 
-    def ratio(m: Result, base: Result | None) -> str:
-        if base is None:
+    def ratio(m: Result, other: Result | None) -> str:
+        if other is None:
             return ""
-        return f"{m.requests_per_s / base.requests_per_s:.2f}× / {base.cpu_ms / m.cpu_ms:.2f}×"
+        return f"{m.requests_per_s / other.requests_per_s:.2f}× / {other.cpu_ms / m.cpu_ms:.2f}×"
 
     lines = [
         "| server | request | requests/s | records/s | p50 ms | p99 ms | CPU ms/request "
-        "| ÷ Flask (req/s / CPU) | ÷ floor (req/s / CPU) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| ÷ 07 (req/s / CPU) | ÷ Flask (req/s / CPU) | ÷ own /ping (req/s / CPU) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in probes:
         m = medians[p.server, p.path]
-        vs_flask = vs_floor = ""
+        vs_base = ratio(m, medians.get((base, p.path)))
+        vs_flask = vs_ping = ""
         if p.path == "/predict":
-            if p.server != FLASK:
-                vs_flask = ratio(m, medians.get((FLASK, "/predict")))
-            vs_floor = ratio(m, medians.get((p.server, "/ping")))
+            vs_flask = ratio(m, medians.get((FLASK, "/predict")))
+            vs_ping = ratio(m, medians.get((p.server, "/ping")))
         lines.append(
             f"| {p.server} | {p.path} | {m.requests_per_s:,.0f} | "
             f"{m.requests_per_s * p.records:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
-            f"{m.cpu_ms:.2f} | {vs_flask} | {vs_floor} |"
+            f"{m.cpu_ms:.2f} | {vs_base} | {vs_flask} | {vs_ping} |"
         )
     return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="one 1-second round, no warm-up, no variants"
-    )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=3, help="seconds per run")
-    parser.add_argument("--json", type=Path, help="also write every run to this file")
-    parser.add_argument("--trained", type=Path, help="take pipeline.bin from here, do not train")
-    args = parser.parse_args()
-    rounds, seconds = (1, 1) if args.quick else (args.rounds, args.seconds)
-
-    probes = run(rounds, seconds, variants=not args.quick, trained=args.trained)
-    print(table(probes))
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(
-        f"\nmedians of {rounds} round(s) of {seconds} s per request, after a 1 s warm-up; "
-        f"wrk 1 thread, 8 connections; /predict_batch = {BATCH} customers per request; "
-        f"{os.cpu_count()} CPUs, load average {load}"
-    )
-    if args.json:
-        rows = [{**asdict(p), "body": None, "median": asdict(p.median())} for p in probes]
-        args.json.write_text(json.dumps(rows, indent=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,16 +1,17 @@
 """Grade a whole cohort: one folder per student in, a gradebook, feedback and a report out.
 
     uv run grade batch SUBMISSIONS_DIR --spec credit --jobs 2 --out grading-out [--seed SEED]
-                       [--shard i/n] [--resume] [--stage all|1,2,3,...]
+                       [--shard i/n] [--resume] [--roster roster.csv] [any option of `grade`]
     uv run grade batch --merge OUT_1 OUT_2 ... --out grading-out      (after a sharded run)
 
-Each student is graded by its own `python -m grader.cli` child process (which sandboxes the
-student's code). Results land in OUT/students/<name>/ as `feedback.md` then `results.json`, each
-written to a temporary file and renamed into place: a `results.json` that exists is complete, so
-an interrupted batch resumes with `--resume` where it stopped, and shards (`--shard 1/4` … `4/4`,
-one per CI job) only have to copy their `students/` folders together (`--merge`).
-After grading, OUT/gradebook.csv and the cohort report (OUT/report.md + PNG charts) are rebuilt
-from every `results.json` under OUT/students.
+Each student is graded by its own `python -m grader.cli` child (which sandboxes the student's
+code and finds the submission inside a nested upload). OUT/students/<name>/ receives
+`feedback.md` and `results.json` (for the student: no seed, no paths of this machine) and then
+`report.json` (the grader's report, which marks the student as finished), each written to a
+temporary file and renamed into place. An interrupted batch records nothing for the students
+it was grading: `--resume` grades them. Shards (`--shard 1/4` … `4/4`, one per CI job) only
+have to copy their `students/` folders together (`--merge`). Finally OUT/gradebook.csv and the
+cohort report (OUT/report.md + PNG charts) are rebuilt from every `report.json`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -29,10 +31,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -45,34 +47,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-STAGES = {1: "train", 2: "pipeline", 3: "fastapi", 4: "pydantic", 5: "uv", 6: "docker", 7: "flyio"}
-RESULTS = "results.json"
-FEEDBACK = "feedback.md"
-GRADEBOOK = "gradebook.csv"
+from grader import cohort, options
+from grader.cli import INTERRUPTED
+from grader.report import STAGE_NAMES, Report, RunInfo, clean_name, max_points, write_atomic
+
+REPORT, RESULTS, FEEDBACK = "report.json", "results.json", "feedback.md"
+GRADEBOOK, RUN = "gradebook.csv", "batch.json"
 # A student whose grading takes longer than this (the grader's own per-check limits should
 # always end it sooner) gets a zero with an explanation instead of blocking the batch.
 STUDENT_TIMEOUT = 1800.0
-STAGE_PREFIX = re.compile(r"^\s*(\d+)\.")
-
-Results = dict[str, Any]
 
 
 # -- small helpers ----------------------------------------------------------------------------
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def parse_shard(text: str) -> tuple[int, int]:
     """'2/4' -> (2, 4); shards are numbered from 1."""
     match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
@@ -100,29 +86,10 @@ def shard_of(names: Sequence[Path], shard: tuple[int, int] | None) -> list[Path]
     return [p for k, p in enumerate(names) if k % n == i - 1]
 
 
-def stage_of(test: dict[str, Any]) -> int | None:
-    """The stage a test belongs to: its `stage` field, else the prefix of its name ("3.2 ...")."""
-    extra = test.get("extra_data")
-    stage = extra.get("stage") if isinstance(extra, dict) else test.get("stage")
-    if isinstance(stage, int):
-        return stage
-    match = STAGE_PREFIX.match(str(test.get("name", "")))
-    return int(match[1]) if match else None
-
-
-def stage_scores(results: Results) -> dict[int, tuple[float, float]]:
-    """(score, max_score) per stage number, summed over the tests of that stage."""
-    scores: dict[int, tuple[float, float]] = {}
-    for test in results.get("tests", []):
-        stage = stage_of(test)
-        if stage is None:
-            continue
-        got, out_of = scores.get(stage, (0.0, 0.0))
-        scores[stage] = (
-            got + float(test.get("score", 0) or 0),
-            out_of + float(test.get("max_score", 0) or 0),
-        )
-    return scores
+def spreadsheet_cell(text: str) -> str:
+    """A CSV cell no spreadsheet reads as a formula (a folder named `=HYPERLINK(...)`)."""
+    text = clean_name(text)
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 # -- grading one student ----------------------------------------------------------------------
@@ -133,187 +100,176 @@ class Job:
     out: Path  # OUT/students/<name>
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What every student is graded with (the grader CLI's options)."""
-
-    spec: str = "credit"
-    stage: str = "all"
-    seed: str | None = None
-    engine: str = "auto"
-    only: str | None = None
+class Interrupted(Exception):
+    """This student's grading was stopped from outside: nothing is recorded for them."""
 
 
-def grader_command(path: Path, settings: Settings, json_file: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "grader.cli", str(path), "--spec", settings.spec]
-    cmd += ["--stage", settings.stage, "--engine", settings.engine, "--quiet"]
-    cmd += ["--json", str(json_file)]
-    if settings.seed is not None:
-        cmd += ["--seed", settings.seed]
-    if settings.only:
-        cmd += ["--only", settings.only]
-    return cmd
-
-
-def error_results(message: str) -> Results:
-    """A zero for a student whose grading itself failed, with the reason as its only test."""
-    return {
-        "score": 0.0,
-        "max_score": 0.0,
-        "output": message,
-        "tests": [
-            {
-                "name": "0.1 the grader could grade this submission",
-                "score": 0.0,
-                "max_score": 0.0,
-                "status": "failed",
-                "output": message,
-                "visibility": "visible",
-            }
-        ],
-    }
+def save(job: Job, report: Report) -> None:
+    """The student's files; report.json last: it marks a finished student."""
+    write_atomic(job.out / FEEDBACK, report.feedback(job.name))
+    write_atomic(job.out / RESULTS, json.dumps(report.gradescope(), indent=2) + "\n")
+    write_atomic(job.out / REPORT, json.dumps(report.to_json(with_seed=False), indent=2) + "\n")
 
 
 class Runner:
     """Runs grader children, and stops them all when the batch is interrupted."""
 
-    def __init__(self, settings: Settings, timeout: float) -> None:
-        self.settings, self.timeout = settings, timeout
+    def __init__(self, forwarded: list[str], spec: str, seed: int, timeout: float) -> None:
+        self.forwarded, self.spec, self.seed, self.timeout = forwarded, spec, seed, timeout
         self._children: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self.stopping = False
 
-    def grade(self, job: Job) -> tuple[Results, float]:
+    def command(self, job: Job, report_file: Path) -> list[str]:
+        return [sys.executable, "-m", "grader.cli", str(job.path), *self.forwarded,
+                "--quiet", "--report", str(report_file)]  # fmt: skip
+
+    def grade(self, job: Job) -> tuple[Report, float]:
         job.out.mkdir(parents=True, exist_ok=True)
         for stale in job.out.glob("grade-*"):  # left by a batch that was killed
             shutil.rmtree(stale, ignore_errors=True)
         started = time.monotonic()
+        timed_out = False
         with tempfile.TemporaryDirectory(prefix="grade-", dir=job.out) as tmp:
-            json_file = Path(tmp) / RESULTS
-            cmd = grader_command(job.path, self.settings, json_file)
-            log = Path(tmp) / "grader.log"
-            with log.open("w") as log_f:
-                proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT, text=True)
-                with self._lock:
-                    self._children.add(proc)
-                try:
-                    proc.wait(timeout=self.timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                finally:
-                    with self._lock:
-                        self._children.discard(proc)
-            seconds = time.monotonic() - started
-            if self.stopping:
-                raise KeyboardInterrupt
+            report_file, log = Path(tmp) / REPORT, Path(tmp) / "grader.log"
+            with log.open("w") as log_f, self._lock:
+                if self.stopping:  # a job picked up after Ctrl-C: never started
+                    raise Interrupted
+                proc = subprocess.Popen(self.command(job, report_file), stdout=log_f,
+                                        stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                self._children.add(proc)
             try:
-                results: Results = json.loads(json_file.read_text())
-            except (OSError, ValueError):
+                proc.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                proc.kill()
+                proc.wait()
+            finally:
+                with self._lock:
+                    self._children.discard(proc)
+            seconds = time.monotonic() - started
+            code = proc.returncode
+            # Stopped by Ctrl-C / SIGTERM (the batch's or the child's own): never a grade.
+            if self.stopping or (not timed_out and (code == INTERRUPTED or code < 0)):
+                raise Interrupted
+            if code in (0, 1) and report_file.is_file():
+                report = Report.from_json(json.loads(report_file.read_text()))
+            else:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-                if proc.returncode is not None and proc.returncode < 0:
-                    why = f"the grader was stopped after {seconds:.0f} s"
-                else:
-                    why = f"the grader exited with code {proc.returncode} and wrote no results"
-                results = error_results(f"{why}:\n{tail}")
-        # feedback first, results last: results.json is the mark of a finished student
-        write_atomic(job.out / FEEDBACK, feedback(job.name, results))
-        write_atomic(job.out / RESULTS, json.dumps(results, indent=2) + "\n")
-        return results, seconds
+                if self.seed:  # the grader's own output, shown to the student: never the seed
+                    tail = re.sub(rf"(?<!\d){self.seed}(?!\d)", "<seed>", tail)
+                why = (f"the grader was stopped after {seconds:.0f} s (--timeout)" if timed_out
+                       else f"the grader exited with code {code} and wrote no report")  # fmt: skip
+                report = Report.failure(str(job.path), self.spec, f"{why}:\n{tail}", seconds)
+        if self.stopping:
+            raise Interrupted
+        save(job, report)
+        return report, seconds
 
     def stop_all(self) -> None:
-        self.stopping = True
         with self._lock:
+            self.stopping = True
             for proc in self._children:
                 if proc.poll() is None:
                     proc.terminate()
 
 
-# -- per-student feedback ---------------------------------------------------------------------
-def feedback(name: str, results: Results) -> str:
-    """Markdown for one student: total, a table per stage, the output of every failed check."""
-    lines = [f"# Feedback for {name}", ""]
-    score, max_score = float(results.get("score", 0)), float(results.get("max_score", 0))
-    lines += [f"**Score: {score:g} / {max_score:g}**", ""]
-    if results.get("output"):
-        lines += [str(results["output"]).strip(), ""]
-    scores = stage_scores(results)
-    if scores:
-        lines += ["| stage | score |", "|---|---|"]
-        for stage in sorted(scores):
-            got, out_of = scores[stage]
-            lines.append(f"| {stage} {STAGES.get(stage, '')} | {got:g} / {out_of:g} |")
-        lines.append("")
-    tests = results.get("tests", [])
-    failed = [t for t in tests if t.get("status") == "failed"]
-    skipped = [t for t in tests if t.get("status") == "skipped"]
-    if failed:
-        lines += ["## What to fix", ""]
-    for test in failed:
-        got, out_of = float(test.get("score", 0)), float(test.get("max_score", 0))
-        lines.append(f"### {test.get('name', '?')} ({got:g} / {out_of:g})")
-        if test.get("visibility") in ("hidden", "after_published", "after_due_date"):
-            lines += ["", "A hidden check: its details are shown once grades are published.", ""]
-            continue
-        output = str(test.get("output", "")).strip()
-        lines += ["", "```text", output or "(no output)", "```", ""]
-    if not failed:
-        lines += ["Every graded check passed.", ""]
-    if skipped:
-        lines += ["## Not graded here (not counted)", ""]
-        lines += [f"- {t.get('name', '?')}: {str(t.get('output', '')).strip()}" for t in skipped]
-        lines.append("")
-    return "\n".join(lines)
-
-
 # -- the gradebook ----------------------------------------------------------------------------
-def collect(out: Path) -> dict[str, Results]:
-    """Every finished student's results under OUT/students, by name."""
-    found: dict[str, Results] = {}
+def collect(out: Path) -> dict[str, Report]:
+    """Every finished student's report under OUT/students, by folder name."""
+    found: dict[str, Report] = {}
     root = out / "students"
     if not root.is_dir():
         return found
     for folder in sorted(root.iterdir()):
-        path = folder / RESULTS
+        path = folder / REPORT
         if path.is_file():
-            found[folder.name] = json.loads(path.read_text())
+            found[folder.name] = Report.from_json(json.loads(path.read_text()))
     return found
 
 
-def gradebook_rows(all_results: dict[str, Results]) -> tuple[list[str], list[list[str]]]:
-    stages = sorted({s for r in all_results.values() for s in stage_scores(r)})
-    header = ["student", *(f"{s} {STAGES.get(s, '')}".strip() for s in stages)]
-    header += ["total", "max"]
+@dataclass(frozen=True)
+class Roster:
+    """roster.csv: a `folder` column (the student's folder name), `student_id`, and any other
+    columns (login, email, ...) that the gradebook carries over."""
+
+    columns: list[str]  # the other columns, in the file's order
+    rows: dict[str, dict[str, str]]  # by folder
+
+    @classmethod
+    def read(cls, path: Path) -> Roster:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            fields = [name.strip() for name in reader.fieldnames or []]
+            if "folder" not in fields or "student_id" not in fields:
+                raise ValueError(f"{path}: the roster needs the columns folder and student_id "
+                                 f"(it has: {', '.join(fields) or 'none'})")  # fmt: skip
+            rows = {}
+            for row in reader:
+                row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+                rows[row["folder"]] = row
+        others = [c for c in fields if c not in ("folder", "student_id")]
+        return cls(others, rows)
+
+
+def gradebook_rows(
+    reports: Mapping[str, Report], stages: Sequence[int] = (), roster: Roster | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: student_id, folder, roster columns, points per stage, total, max, status.
+    Students of the roster without a folder get a row too (status `no submission`)."""
+    total_max, _ = max_points(reports.values())
+    stages = sorted(set(stages) | {s for r in reports.values() for s in r.stage_scores()})
+    extra = roster.columns if roster else []
+    names = [f"{s} {STAGE_NAMES.get(s, '')}".strip() for s in stages]
+    header = ["student_id", "folder", *extra, *names, "total", "max", "status"]
+    folders = sorted(set(reports) | set(roster.rows if roster else {}))
     rows = []
-    for name in sorted(all_results):
-        results = all_results[name]
-        scores = stage_scores(results)
-        row = [name, *(f"{scores.get(s, (0.0, 0.0))[0]:g}" for s in stages)]
-        row += [f"{float(results.get('score', 0)):g}", f"{float(results.get('max_score', 0)):g}"]
-        rows.append(row)
+    for folder in folders:
+        known = roster.rows.get(folder, {}) if roster else {"student_id": folder}
+        report = reports.get(folder)
+        if report is None:
+            scores, total, status = {}, 0.0, "no submission"
+        else:
+            scores = {s: got for s, (got, _) in report.stage_scores().items()}
+            total = report.score
+            status = "grader error" if report.error else "graded"
+            if roster and folder not in roster.rows:
+                status += " (not in the roster)"
+        row = [known.get("student_id", ""), folder, *(known.get(c, "") for c in extra)]
+        row += [f"{scores.get(s, 0.0):g}" for s in stages]
+        row += [f"{total:g}", f"{total_max:g}", status]
+        rows.append([spreadsheet_cell(cell) for cell in row])
     return header, rows
 
 
-def write_gradebook(out: Path, all_results: dict[str, Results]) -> Path:
-    header, rows = gradebook_rows(all_results)
-    path = out / GRADEBOOK
+def write_gradebook(
+    out: Path, reports: Mapping[str, Report], stages: Sequence[int], roster: Roster | None
+) -> Path:
+    """OUT/gradebook.csv: UTF-8 with a BOM (Excel reads names right), CRLF as RFC 4180 says."""
+    header, rows = gradebook_rows(reports, stages, roster)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    write_atomic(path, buffer.getvalue())
+    path = out / GRADEBOOK
+    write_atomic(path, buffer.getvalue(), bom=True)
     return path
 
 
-def finish(out: Path, console: Console, meta: dict[str, Any]) -> None:
-    """Rebuild the gradebook and the cohort report from what is under OUT/students."""
-    from grader import cohort  # matplotlib is slow to import: only when needed
+def read_run(out: Path) -> RunInfo | None:
+    path = out / RUN
+    if not path.is_file():
+        return None
+    return RunInfo(**json.loads(path.read_text()))
 
-    all_results = collect(out)
-    gradebook = write_gradebook(out, all_results)
-    report = cohort.write_report(out, all_results, title=meta.get("title"))
-    console.print(f"gradebook: {gradebook}  ({len(all_results)} students)")
-    console.print(f"cohort report: {report}")
+
+def finish(out: Path, console: Console, run: RunInfo | None, roster: Roster | None) -> None:
+    """Rebuild the gradebook and the cohort report from what is under OUT/students."""
+    reports = collect(out)
+    gradebook = write_gradebook(out, reports, run.stages if run else [], roster)
+    report = cohort.write_report(out, reports, run)
+    console.print(f"gradebook: {gradebook}  ({len(reports)} students)", markup=False)
+    console.print(f"cohort report: {report}", markup=False)
 
 
 def merge(shards: Sequence[Path], out: Path) -> int:
@@ -323,12 +279,13 @@ def merge(shards: Sequence[Path], out: Path) -> int:
         root = shard / "students"
         if not root.is_dir():
             raise SystemExit(f"{shard} has no students/ folder: is it a `grade batch --out`?")
+        if not (out / RUN).is_file() and (shard / RUN).is_file():
+            write_atomic(out / RUN, (shard / RUN).read_text())
         for folder in sorted(root.iterdir()):
-            if not (folder / RESULTS).is_file():
+            if not (folder / REPORT).is_file():
                 continue  # unfinished in that shard
             target = out / "students" / folder.name
-            target.mkdir(parents=True, exist_ok=True)
-            for name in (FEEDBACK, RESULTS):  # results.json last, as when grading
+            for name in (FEEDBACK, RESULTS, REPORT):  # report.json last, as when grading
                 if (folder / name).is_file():
                     write_atomic(target / name, (folder / name).read_text())
             copied += 1
@@ -342,22 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade every student folder of SUBMISSIONS_DIR in parallel.",
     )
     parser.add_argument("submissions", nargs="?", type=Path, help="one folder per student")
-    parser.add_argument("--spec", default="credit", help="credit (the homework) or churn")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="students at once")
-    parser.add_argument("--seed", help="seed of the hidden checks (keep it to yourself)")
-    parser.add_argument("--stage", default="all", help="grade stages 1..N (N in 1-7, or all)")
-    parser.add_argument("--only", help="grade only these stages, e.g. 1,2,3,4,5,7")
-    parser.add_argument(
-        "--engine",
-        choices=["auto", "none", "docker", "podman"],
-        default="auto",
-        help="container engine for stage 6 (none: static Dockerfile checks only)",
-    )
+    options.add_arguments(parser, "batch", defaults={"spec": "credit"})
     parser.add_argument("--shard", type=parse_shard, help="i/n: grade only shard i of n")
     parser.add_argument(
         "--resume", action="store_true", help="skip students that already have results"
     )
+    parser.add_argument("--roster", type=Path,
+                        help="CSV with folder, student_id (and e.g. login, email) columns: "
+                        "the gradebook's ids")  # fmt: skip
     parser.add_argument(
         "--merge",
         nargs="+",
@@ -371,46 +322,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def new_run(args: argparse.Namespace, previous: RunInfo | None) -> RunInfo:
+    """This run's description; a resumed run keeps its id and date."""
+    run = RunInfo(
+        run_id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+        date=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        spec=args.spec, stage=args.stage, only=args.only, engine=args.engine,
+        seeded=args.seed != 0,
+    )  # fmt: skip
+    if args.resume and previous is not None:
+        run.run_id, run.date = previous.run_id, previous.date
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=True, soft_wrap=True)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        roster = Roster.read(args.roster) if args.roster else None
+    except (OSError, ValueError, KeyError) as e:
+        console.print(f"grade batch: {e}", markup=False, style="red")
+        return 2
 
     if args.merge:
         copied = merge([p.resolve() for p in args.merge], out)
-        console.print(f"merged {copied} students into {out}")
-        finish(out, console, {})
+        console.print(f"merged {copied} students into {out}", markup=False)
+        finish(out, console, read_run(out), roster)
         return 0
 
     if args.submissions is None or not args.submissions.is_dir():
-        console.print("[red]grade batch needs SUBMISSIONS_DIR (one folder per student)[/red]")
+        console.print("grade batch needs SUBMISSIONS_DIR (one folder per student)", style="red")
         return 2
     if args.jobs < 1:
-        console.print("[red]--jobs must be at least 1[/red]")
+        console.print("--jobs must be at least 1", style="red")
+        return 2
+    if args.docker and args.engine == "none":
+        console.print("--docker contradicts --engine none", style="red")
         return 2
 
     everyone = students(args.submissions.resolve())
     mine = shard_of(everyone, args.shard)
     jobs = [Job(p.name, p, out / "students" / p.name) for p in mine]
-    done = [j for j in jobs if args.resume and (j.out / RESULTS).is_file()]
+    done = [j for j in jobs if args.resume and (j.out / REPORT).is_file()]
     todo = [j for j in jobs if j not in done]
     shard_note = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
     console.print(
         f"{len(everyone)} submissions{shard_note}: {len(jobs)} to grade here, "
-        f"{len(done)} already graded, {len(todo)} left; {args.jobs} at a time"
+        f"{len(done)} already graded, {len(todo)} left; {args.jobs} at a time",
+        markup=False,
     )
-    settings = Settings(args.spec, args.stage, args.seed, args.engine, args.only)
-    meta = {
-        "spec": args.spec,
-        "stage": args.stage,
-        "only": args.only,
-        "engine": args.engine,
-        "seeded": args.seed is not None,
-    }
-    write_atomic(out / "batch.json", json.dumps(meta, indent=2) + "\n")
+    run = new_run(args, read_run(out))
+    write_atomic(out / RUN, json.dumps(asdict(run), indent=2) + "\n")
 
-    runner = Runner(settings, args.timeout)
+    runner = Runner(options.forward(vars(args), "batch"), args.spec, args.seed, args.timeout)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: object) -> None:
@@ -429,32 +395,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         console=console,
     )
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+    left = 0
     try:
         with progress:
             task = progress.add_task("grading", total=len(jobs), completed=len(done))
             futures = {pool.submit(runner.grade, job): job for job in todo}
             for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                results, seconds = future.result()
-                score = float(results.get("score", 0))
-                max_score = float(results.get("max_score", 0))
-                progress.console.print(
-                    f"{job.name}: {score:g} / {max_score:g}  ({seconds:.0f} s)", highlight=False
-                )
+                name = clean_name(futures[future].name)
+                try:
+                    report, seconds = future.result()
+                except Interrupted:
+                    left += 1
+                    progress.console.print(f"{name}: interrupted, not recorded", markup=False)
+                    continue
+                line = f"{name}: {report.score:g} / {report.max_score:g}  ({seconds:.0f} s)"
+                progress.console.print(line, markup=False, highlight=False)
                 progress.advance(task)
     except KeyboardInterrupt:
         runner.stop_all()
         pool.shutdown(wait=True, cancel_futures=True)
-        console.print(
-            "[yellow]interrupted: finished students are saved; "
-            "run the same command with --resume to go on[/yellow]"
-        )
-        return 130
+        console.print("interrupted: finished students are saved, the others are not graded; "
+                      "run the same command with --resume to go on", style="yellow")  # fmt: skip
+        return INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
     pool.shutdown(wait=True)
-    console.print(f"graded {len(todo)} students in {time.monotonic() - started:.1f} s")
-    finish(out, console, meta)
+    console.print(f"graded {len(todo) - left} students in {time.monotonic() - started:.1f} s",
+                  markup=False)  # fmt: skip
+    finish(out, console, run, roster)
+    if left:
+        console.print(f"{left} students were interrupted: --resume grades them", style="yellow")
+        return INTERRUPTED
     return 0
 
 

@@ -19,6 +19,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from grader.report import parse_check_id
+
 MARKER = "check"
 
 
@@ -55,14 +57,14 @@ class CheckInfo:
 
     @property
     def stage(self) -> int:
-        return int(self.id.split(".")[0])
+        return parse_check_id(self.id)[0]
 
     @property
     def name(self) -> str:
         return f"{self.id} {self.title}"
 
-    def sort_key(self) -> tuple[int, ...]:
-        return tuple(int(part) for part in self.id.split(".") if part.isdigit())
+    def sort_key(self) -> tuple[int, int]:
+        return parse_check_id(self.id)
 
 
 def info(item: pytest.Item) -> CheckInfo | None:

@@ -104,9 +104,11 @@ def _int(text: str) -> int | None:
 
 
 def parse(text: str) -> Dockerfile:
-    """Instructions with continuation lines joined and comments dropped (heredocs not handled)."""
+    """Instructions with continuation lines joined and comments dropped (heredocs not handled).
+
+    Linear in the size of the file: no regular expression runs over a whole instruction."""
     instructions: list[Instruction] = []
-    current = ""
+    current: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
         if not current and (not line or line.startswith("#")):
@@ -114,14 +116,133 @@ def parse(text: str) -> Dockerfile:
         if current and line.startswith("#"):
             continue
         if line.endswith("\\"):
-            current += line[:-1] + " "
+            current.append(line[:-1])
             continue
-        current += line
-        keyword, _, args = current.strip().partition(" ")
-        if keyword:
-            instructions.append(Instruction(keyword.upper(), args.strip()))
-        current = ""
-    if current.strip():
-        keyword, _, args = current.strip().partition(" ")
-        instructions.append(Instruction(keyword.upper(), args.strip()))
+        current.append(line)
+        _add(instructions, " ".join(current))
+        current = []
+    if current:
+        _add(instructions, " ".join(current))
     return Dockerfile(instructions)
+
+
+def _add(instructions: list[Instruction], text: str) -> None:
+    keyword, _, args = text.strip().partition(" ")
+    if keyword:
+        instructions.append(Instruction(keyword.upper(), args.strip()))
+
+
+# Linear-time matching for the static checks: a version not preceded by a digit or a dot (no
+# backtracking through long runs of digits), searched only after the first installer word.
+VERSION = re.compile(r"(?<![\d.])\d+\.\d+\.\d+")
+INSTALLERS = ("pip install", "uv-installer", "astral.sh/uv/")
+
+
+def after(line: str, words: tuple[str, ...]) -> str:
+    """The rest of `line` after the first of `words` in it ("" if none is)."""
+    found = [i + len(w) for w in words if (i := line.find(w)) >= 0]
+    return line[min(found) :] if found else ""
+
+
+# -- the policy: what the course teaches, and nothing that reaches outside the build context --
+MOUNT_KEYS = {
+    "cache": {"type", "target", "dst", "destination", "sharing", "readonly", "ro", "rw", "mode",
+              "uid", "gid"},
+    "bind": {"type", "target", "dst", "destination", "source", "src", "readonly", "ro", "rw"},
+    "tmpfs": {"type", "target", "dst", "destination", "size"},
+}  # fmt: skip
+URL_PREFIXES = ("http://", "https://", "ftp://", "git@", "git://", "ssh://")
+
+
+def flags(args: str) -> tuple[list[str], str]:
+    """The leading `--flag[=value]` words of an instruction, and the rest."""
+    found: list[str] = []
+    rest = args.lstrip()
+    while rest.startswith("--"):
+        word, _, rest = rest.partition(" ")
+        found.append(word)
+        rest = rest.lstrip()
+    return found, rest
+
+
+def _mount_problem(spec: str) -> str | None:
+    options: dict[str, str] = {}
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        options[key.strip().lower()] = value.strip()
+    kind = options.get("type", "bind")
+    allowed = MOUNT_KEYS.get(kind)
+    if allowed is None:
+        return (
+            f"`--mount=type={kind}` is not used in this course: install from uv.lock with a "
+            "cache mount and bind mounts of uv.lock and pyproject.toml, as uv's Docker guide shows"
+        )
+    extra = sorted(set(options) - allowed)
+    if extra:
+        hint = {
+            "id": "leave out `id=`: one cache per target is all uv needs",
+            "from": "bind files of your folder, not of another stage or image (no `from=`)",
+        }
+        named = [hint.get(k, f"leave out `{k}=`") for k in extra]
+        return f"`--mount={spec}` uses {', '.join(extra)}: " + "; ".join(named)
+    source = options.get("source", options.get("src", ""))
+    if source:
+        parts = source.replace("\\", "/").split("/")
+        if source.startswith("/") or ".." in parts or "$" in source:
+            return (
+                f"`--mount={spec}`: the source must be a file of your folder, named relative to "
+                f"it (e.g. `source=uv.lock`), not `{source}`"
+            )
+    return None
+
+
+def policy_problems(df: Dockerfile) -> list[str]:
+    """What the grader will not build, each with what to change (empty: fine).
+
+    Refused: mounts other than cache/bind/tmpfs, cache ids and sources, bind mounts `from=`
+    another stage or image or with a source outside the folder, `ADD` of URLs, and RUN's
+    `--network`/`--security` options. These are not taught in the course, and they are how
+    a Dockerfile reaches outside its build (CVE-2024-9675, CVE-2024-1753)."""
+    problems = []
+    for ins in df.instructions:
+        options, rest = flags(ins.args)
+        if ins.keyword == "RUN":
+            for option in options:
+                name, _, value = option.partition("=")
+                if name == "--mount":
+                    problem = _mount_problem(value)
+                    if problem:
+                        problems.append(problem)
+                elif name in ("--network", "--security"):
+                    problems.append(f"`RUN {option}` is not used in this course: remove it")
+        elif ins.keyword == "ADD":
+            words = rest.split()
+            if any(w.lower().startswith(URL_PREFIXES) for w in words[:-1]):
+                problems.append(
+                    "`ADD <URL>` downloads outside the build's control: commit the file and "
+                    "COPY it, or download it in a RUN step"
+                )
+            if any(o.startswith(("--checksum", "--keep-git-dir")) for o in options):
+                problems.append("ADD's --checksum/--keep-git-dir are not used in this course")
+    return problems
+
+
+def external_images(df: Dockerfile) -> list[str]:
+    """Images the build reads: FROM images and `COPY --from=<image>`, not stage names."""
+    stages: set[str] = set()
+    images: list[str] = []
+    for ins in df.instructions:
+        options, rest = flags(ins.args)
+        if ins.keyword == "FROM":
+            words = rest.split()
+            if words and words[0].lower() not in stages and words[0] != "scratch":
+                images.append(words[0])
+            if len(words) >= 3 and words[1].lower() == "as":
+                stages.add(words[2].lower())
+        elif ins.keyword == "COPY":
+            for option in options:
+                if option.startswith("--from="):
+                    name = option.split("=", 1)[1]
+                    if name.lower() not in stages and not name.isdigit():
+                        images.append(name)
+    return list(dict.fromkeys(images))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import pickletools
 from pathlib import Path
 
+from grader import files
+
 MAX_BYTES = 500 * 1024 * 1024
 STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING",
               "BINSTRING", "SHORT_BINSTRING"}  # fmt: skip
@@ -19,9 +21,7 @@ GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
 
 def sklearn_versions(path: Path) -> set[str]:
     """The distinct `_sklearn_version` values in the pickle at `path` (empty if none)."""
-    if path.stat().st_size > MAX_BYTES:
-        raise ValueError(f"{path.name} is larger than {MAX_BYTES // 2**20} MiB")
-    data = path.read_bytes()
+    data = files.read_bytes(path, MAX_BYTES)  # a regular file in its folder, never a link out
     memo: dict[int, object] = {}
     last: object = None
     versions: set[str] = set()

@@ -8,6 +8,7 @@ not student data); it never runs student code for this.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 import random
@@ -61,23 +62,45 @@ class Spec:
     integer_categorical: tuple[str, ...] = ()
     # numerical fields that must be whole numbers
     integer_numerical: tuple[str, ...] = field(default_factory=tuple)
+    # sha256 of the dataset: the scripts' download cache is used only if it matches
+    dataset_sha256: str = ""
+    # the ranges the assignment states for valid requests: the grader's valid records (public
+    # and seeded) stay inside them, so a service that enforces them loses nothing
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # also send NaN and Infinity for a number (the homework asks for a 422 there)
+    probe_non_finite: bool = False
+    # columns of the CSV that leak the target (the model must not use them)
+    leaky: tuple[str, ...] = ()
 
     @property
     def features(self) -> tuple[str, ...]:
         return self.categorical + self.numerical
 
     def dataset_path(self) -> Path:
-        """The CSV named by the spec's environment variable."""
+        """The CSV, found as the course's scripts find it: the spec's environment variable,
+        else the download cache train.py fills (~/.cache/deploy-course/, checksum verified).
+
+        Raises `DatasetMissing` (one message for the whole run) if neither is there."""
         value = os.environ.get(self.env_var)
-        if not value:
-            raise FileNotFoundError(
-                f"set {self.env_var} to the path of {self.dataset_file}: the grader needs the "
-                "dataset to build its held-out set"
-            )
-        path = Path(value).resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"{self.env_var}={value} is not a file")
-        return path
+        if value:
+            path = Path(value).expanduser().resolve()
+            if not path.is_file():
+                raise DatasetMissing(
+                    f"{self.env_var}={value} is not a file: point it at {self.dataset_file}"
+                )
+            return path
+        cached = self.cache_path()
+        if cached.is_file() and (not self.dataset_sha256 or _sha256(cached) == self.dataset_sha256):
+            return cached
+        raise DatasetMissing(
+            f"the grader needs {self.dataset_file} to build its held-out set: set "
+            f"{self.env_var}=/path/to/{self.dataset_file}, or run train.py once with network "
+            f"access (it caches the file in {cached.parent})"
+        )
+
+    def cache_path(self) -> Path:
+        """Where the course's train.py scripts cache the downloaded CSV."""
+        return Path.home() / ".cache" / "deploy-course" / self.dataset_file
 
     def load(self, path: Path | None = None) -> Dataset:
         with (path or self.dataset_path()).open(newline="", encoding="utf-8") as f:
@@ -89,6 +112,14 @@ class Spec:
     def categories(self, data: Dataset) -> dict[str, list[Any]]:
         """Allowed values of each categorical feature, as seen in the data."""
         return {name: sorted({r[name] for r in data.records}, key=str) for name in self.categorical}
+
+
+class DatasetMissing(FileNotFoundError):
+    """The dataset is nowhere to be found: a setup problem of the run, not of a submission."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def split(data: Dataset, test_size: float, random_state: int) -> Split:
@@ -174,6 +205,7 @@ CHURN = Spec(
     },
     preprocess=preprocess_churn,
     auc_floor=0.80,
+    dataset_sha256="88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a",
     integer_categorical=("seniorcitizen",),
     integer_numerical=("tenure",),
 )
@@ -183,6 +215,17 @@ CHURN = Spec(
 CREDIT_NUMERICAL = ("reports", "age", "income", "dependents", "months", "majorcards", "active")
 CREDIT_CATEGORICAL = ("owner", "selfemp")
 CREDIT_INTEGER = ("reports", "dependents", "months", "majorcards", "active")
+# The applicants the grader sends (public and hidden) lie inside these ranges, which
+# homework/README.md states: a service may reject what lies outside them.
+CREDIT_RANGES: dict[str, tuple[float, float]] = {
+    "reports": (0, 14),
+    "age": (18, 84),
+    "income": (0.2, 13.5),
+    "dependents": (0, 6),
+    "months": (0, 540),
+    "majorcards": (0, 1),
+    "active": (0, 46),
+}
 
 
 def preprocess_credit(rows: list[dict[str, str]]) -> Dataset:
@@ -220,6 +263,10 @@ CREDIT = Spec(
     preprocess=preprocess_credit,
     auc_floor=0.80,
     integer_numerical=CREDIT_INTEGER,
+    dataset_sha256="93a46ce44e0542e5094e9675440fcc36e9a018c2ec879e868726f717ebd47c21",
+    ranges=CREDIT_RANGES,
+    probe_non_finite=True,
+    leaky=("share", "expenditure"),
 )
 
 SPECS: dict[str, Spec] = {spec.name: spec for spec in (CHURN, CREDIT)}
@@ -236,17 +283,24 @@ class BadRequest:
     why: str
 
 
+def in_ranges(spec: Spec, record: Record) -> bool:
+    """Is every number of the record inside the spec's stated range?"""
+    return all(low <= record[name] <= high for name, (low, high) in spec.ranges.items())
+
+
 def valid_records(spec: Spec, data: Dataset, rng: random.Random, n: int) -> list[Record]:
-    """n valid records: half real held-out rows, half new combinations within the data's range."""
+    """n valid records: half real held-out rows, half new combinations, all inside the ranges
+    the assignment states (else the data's own range)."""
     cats = spec.categories(data)
-    records = [dict(r) for r in rng.sample(data.records, n // 2)]
+    rows = [r for r in data.records if in_ranges(spec, r)]
+    records = [dict(r) for r in rng.sample(rows, n // 2)]
     for _ in range(n - len(records)):
         record: Record = {name: rng.choice(cats[name]) for name in spec.categorical}
         for name in spec.numerical:
-            values = [r[name] for r in data.records]
-            low, high = min(values), max(values)
+            values = [r[name] for r in rows]
+            low, high = spec.ranges.get(name, (min(values), max(values)))
             if name in spec.integer_numerical:
-                record[name] = rng.randint(int(low), int(high))
+                record[name] = rng.randint(math.ceil(low), math.floor(high))
             else:
                 record[name] = round(rng.uniform(float(low), float(high)), 2)
         records.append(record)
@@ -274,6 +328,12 @@ def bad_request(spec: Spec, data: Dataset, kind: str, name: str, base: Record) -
     if kind == "negative_number":
         body[name] = -5 if name in spec.integer_numerical else -5.5
         return BadRequest(kind, name, body, f"`{name}` negative ({body[name]!r})")
+    if kind in ("nan", "infinity"):
+        # As a string: Pydantic's lax mode reads "NaN" as a float, so a model without
+        # allow_inf_nan=False (or bounds) hands NaN to scikit-learn, which fails (500); a strict
+        # one answers 422, and its error body (which echoes the string) is still valid JSON.
+        body[name] = "NaN" if kind == "nan" else "Infinity"
+        return BadRequest(kind, name, body, f"`{name}` = {body[name]!r}")
     raise ValueError(kind)
 
 
@@ -290,15 +350,26 @@ def public_bad_requests(spec: Spec, data: Dataset) -> list[BadRequest]:
         bad_request(spec, data, "wrong_type", first_num, spec.example),
         bad_request(spec, data, "unknown_category", first_cat, spec.example),
         bad_request(spec, data, "negative_number", first_num, spec.example),
+        *non_finite_requests(spec, data),
     ]
+
+
+def non_finite_requests(spec: Spec, data: Dataset) -> list[BadRequest]:
+    """NaN and Infinity for the first float field (only for specs that ask for a 422 there):
+    a model without allow_inf_nan=False passes them to scikit-learn, which answers 500."""
+    floats = [n for n in spec.numerical if n not in spec.integer_numerical]
+    if not spec.probe_non_finite or not floats:
+        return []
+    return [bad_request(spec, data, kind, floats[-1], spec.example) for kind in ("nan", "infinity")]
 
 
 def seeded_bad_requests(spec: Spec, data: Dataset, rng: random.Random, n: int) -> list[BadRequest]:
     """n invalid requests drawn from the seed: random kind, random field, random base record."""
     out = []
+    rows = [r for r in data.records if in_ranges(spec, r)]
     for _ in range(n):
         kind = rng.choice(KINDS)
-        base = rng.choice(data.records)
+        base = rng.choice(rows)
         if kind == "unknown_field":
             name = rng.choice(["extra", "comment", "id", "score", "note"]) + str(rng.randint(1, 99))
         elif kind == "unknown_category":

@@ -17,5 +17,6 @@ app = FastAPI(title="credit-card approval")
 def predict(client: dict) -> dict:
     # TODO (stage 3): score the client with the pipeline and answer
     #      {"card_probability": <float>, "card": <bool, probability >= 0.5>}.
-    # TODO (stage 4): a Pydantic model for the request (and the response) instead of dict.
+    # TODO (stage 4): a Pydantic model for the request (and the response) instead of dict;
+    #      accept the ranges the README states, answer 422 to anything else (NaN too).
     raise HTTPException(status_code=501, detail="TODO: not implemented yet")

@@ -1,6 +1,6 @@
 """Tools for the service's reliability tests: a trained copy of a step, a server, a load client.
 
-Used by test_service_fuzz.py, test_service_load.py and test_service_faults.py. All traffic goes
+Used by tests/service/ (fuzzing, load, faults, hardening) and by tests/hostile. All traffic goes
 to 127.0.0.1 only; every loop is bounded in count and in time.
 """
 
@@ -20,10 +20,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support import EXAMPLE_CUSTOMER, copy_step, dataset, free_port, python, server
+from support import (
+    EXAMPLE_CUSTOMER,
+    HARDENED_STEP,
+    copy_step,
+    dataset,
+    free_port,
+    python,
+    server,
+    uvicorn_cmd,
+)
 
-# The final service: 06-docker and 07-flyio serve the same predict.py as 05-uv.
-FINAL_STEP = "05-uv"
+# The service the reliability tests attack: step 08, the hardened one.
+FINAL_STEP = HARDENED_STEP
 FULL = os.environ.get("FULL", "") not in ("", "0")
 
 _trained: dict[str, Path] = {}
@@ -42,11 +51,6 @@ def trained_step(step: str, dest: Path) -> Path:
         for model in cached.glob("*.bin"):
             shutil.copy2(model, target / model.name)
     return target
-
-
-def uvicorn_cmd(port: int) -> list[str]:
-    """How a student starts the service (one worker), bound to loopback for the tests."""
-    return [python(), "-m", "uvicorn", "predict:app", "--host", "127.0.0.1", "--port", str(port)]
 
 
 @contextlib.contextmanager

@@ -1,8 +1,11 @@
-"""Helpers shared by the repository's tests: data paths, free ports, real servers."""
+"""Helpers shared by the repository's tests and benchmarks: the steps, the example customer (its one
+definition), dataset paths, free ports, a real server started and stopped, one raw HTTP post, and
+a step's FastAPI app loaded in-process for TestClient."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -15,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +33,15 @@ STEPS = [
     "06-docker",
     "07-flyio",
 ]
+# STEPS are the lessons, one per grader stage (stage n = STEPS[n - 1]). Step 08 goes further:
+# the service hardened against hostile input; fuzzing, load and fault tests target it.
+HARDENED_STEP = "08-hardening"
+# Step 09 serves 08's service from the pipeline exported to ONNX, without scikit-learn.
+ONNX_STEP = "09-onnx"
+ALL_STEPS = [*STEPS, HARDENED_STEP, ONNX_STEP]
+# The steps that serve the model over HTTP; from 04 on, the request is validated.
+SERVICE_STEPS = ALL_STEPS[2:]
+VALIDATED_STEPS = ALL_STEPS[3:]
 
 DATASETS = {
     "CHURN_DATA": "WA_Fn-UseC_-Telco-Customer-Churn.csv",
@@ -64,6 +77,18 @@ def dataset(var: str) -> Path:
     path = Path(value) if value else SHARED / "data" / DATASETS[var]
     if not path.is_file():
         message = f"dataset {var} not found at {path}: set {var} to the CSV"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ../shared (test tools a fresh clone does not have): skip with the reason when it
+    is missing, fail under CI=true."""
+    path = SHARED.joinpath(*parts)
+    if not path.is_file():
+        message = f"{path} not found: it comes with the course's CI tools, not with a clone"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -112,6 +137,40 @@ def http(
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode(errors="replace")
+
+
+def raw_post(url: str, data: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
+    """POST raw bytes as application/json; returns (status, body bytes). Never raises on 4xx/5xx."""
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def uvicorn_cmd(port: int, python_exe: str | None = None) -> list[str]:
+    """How a student starts the service (one worker), bound to loopback for the tests."""
+    exe = python_exe or python()
+    return [exe, "-m", "uvicorn", "predict:app", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def step_app(folder: Path) -> Any:
+    """Import folder/predict.py the way uvicorn does (from inside the folder) and return its
+    `app`, for FastAPI's TestClient. Each folder gets its own module name."""
+    name = "predict_" + "".join(c if c.isalnum() else "_" for c in str(folder))
+    spec = importlib.util.spec_from_file_location(name, folder / "predict.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    old = Path.cwd()
+    os.chdir(folder)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        os.chdir(old)
+    return module.app
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:

@@ -9,10 +9,9 @@ from typing import Any
 import jsonschema
 import pytest
 from containers import base_images
-from support import ROOT, SHARED
+from support import ROOT, shared_file
 
 DEVCONTAINER = ROOT / ".devcontainer" / "devcontainer.json"
-SCHEMA = SHARED / "schemas" / "devContainer.base.schema.json"
 
 
 def strip_json_comments(text: str) -> str:
@@ -52,7 +51,7 @@ def config() -> dict[str, Any]:
 
 
 def test_matches_the_schema(config: dict[str, Any]):
-    schema = json.loads(SCHEMA.read_text())
+    schema = json.loads(shared_file("schemas", "devContainer.base.schema.json").read_text())
     jsonschema.Draft201909Validator(schema).validate(config)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
-from support import ROOT, STEPS
+from support import ALL_STEPS, HARDENED_STEP, ROOT
+
+# Steps 05 on are uv projects of their own (01–04 use the root project).
+PROJECT_STEPS = ALL_STEPS[4:]
 
 
 def test_workflows_validate_against_the_github_schema() -> None:
@@ -36,19 +39,16 @@ def test_no_dataset_or_model_is_tracked() -> None:
 
 def test_one_python_version_everywhere() -> None:
     version = (ROOT / ".python-version").read_text().strip()
-    for step in STEPS:
-        pv = ROOT / step / ".python-version"
-        if pv.exists():
-            assert pv.read_text().strip() == version, step
-        dockerfile = ROOT / step / "Dockerfile"
-        if dockerfile.exists():
-            assert f"python:{version}-" in dockerfile.read_text(), step
+    for step in PROJECT_STEPS:
+        assert (ROOT / step / ".python-version").read_text().strip() == version, step
+    for step in ("06-docker", "07-flyio", HARDENED_STEP):
+        assert f"python:{version}-" in (ROOT / step / "Dockerfile").read_text(), step
 
 
 def test_step_locks_are_current() -> None:
-    for folder in [ROOT, *(ROOT / s for s in STEPS)]:
-        if (folder / "uv.lock").exists():
-            result = subprocess.run(
-                ["uv", "lock", "--check"], cwd=folder, capture_output=True, text=True
-            )
-            assert result.returncode == 0, f"{folder.name}: {result.stderr}"
+    """The root project and every step that is a uv project of its own (05 on)."""
+    for folder in [ROOT, *(ROOT / s for s in PROJECT_STEPS)]:
+        result = subprocess.run(
+            ["uv", "lock", "--check"], cwd=folder, capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{folder.name}: {result.stderr}"

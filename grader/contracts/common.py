@@ -31,10 +31,12 @@ def auc(targets: list[int], scores: list[float]) -> float:
 
 
 def trained(grading: Grading) -> None:
-    """Fail unless train.py ran: later checks depend on the models it writes."""
+    """Fail unless there are models to grade: the ones train.py wrote, or, when it failed
+    (charged in 1.1), the ones submitted with it."""
     run = grading.train
-    expect(run.ok, f"train.py did not complete (see check 1.1), so this cannot be checked.\n"
-                   f"{run.describe()}")  # fmt: skip
+    expect(run.ok or grading.submitted_models,
+           f"train.py did not complete (see check 1.1) and no model.bin or pipeline.bin was "
+           f"submitted, so this cannot be checked.\n{run.describe()}")  # fmt: skip
 
 
 def probe_part(grading: Grading, part: str, file: str) -> dict[str, Any]:
@@ -95,14 +97,60 @@ def answer_text(answer: dict[str, Any]) -> str:
     return f"HTTP {answer.get('status')}{size}: {str(body)[:300]}"
 
 
+def log_tail(run: HttpRun | None, lines: int = 15) -> str:
+    """What the server logged about an error, to show under a 500: its last traceback (the
+    cause), else its last lines."""
+    if run is None or not run.server_log.strip():
+        return ""
+    logged = run.server_log.strip().splitlines()
+    while logged and logged[-1].startswith("INFO:"):  # the shutdown after the requests
+        logged.pop()
+    starts = [i for i, line in enumerate(logged) if line.startswith("ERROR:")]
+    starts = starts or [i for i, line in enumerate(logged) if line.startswith("Traceback")]
+    shown = logged[starts[-1] :] if starts else logged[-lines:]
+    if len(shown) > 2 * lines:  # the first line says what failed, the last ones why
+        shown = [shown[0], "...", *shown[-2 * lines :]]
+    text = "\n".join(shown)
+    return f"\n--- last server output ---\n{text}"
+
+
+def read_prediction(
+    body: dict[str, Any], prob_name: str, label_name: str
+) -> tuple[Any, Any, str | None]:
+    """(probability, label, note): under the spec's names, else under whatever keys hold a
+    number in [0, 1] and a bool (the note says which), so that a renamed field is charged
+    once, at the check that names the fields, and the values are still graded elsewhere."""
+    if prob_name in body and label_name in body:
+        return body[prob_name], body[label_name], None
+    numbers = [k for k, v in body.items() if isinstance(v, int | float)
+               and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1]  # fmt: skip
+    bools = [k for k, v in body.items() if isinstance(v, bool)]
+    prob_key = prob_name if prob_name in body else (numbers[0] if len(numbers) == 1 else None)
+    label_key = label_name if label_name in body else (bools[0] if len(bools) == 1 else None)
+    if prob_key is None or label_key is None:
+        return None, None, None
+    note = f"read from {prob_key!r} and {label_key!r}; the field names are graded in 3.3"
+    return body[prob_key], body[label_key], note
+
+
 def check_prediction(
-    grading: Grading, answer: dict[str, Any], expected: float | None, what: str
+    grading: Grading,
+    answer: dict[str, Any],
+    expected: float | None,
+    what: str,
+    run: HttpRun | None = None,
+    names: bool = True,
 ) -> str | None:
-    """None if the answer is a valid prediction (matching `expected`), else what is wrong."""
+    """None if the answer is a valid prediction (matching `expected`), else what is wrong.
+
+    `names=False`: a check that does not grade the field names reads the values under
+    whatever keys hold them. `run`: the server whose log tail is shown under a 5xx."""
     spec = grading.spec
     prob_name, label_name = spec.response_probability, spec.response_label
-    if answer.get("status") != 200:
-        return f"{what}: expected HTTP 200, got {answer_text(answer)}"
+    status = answer.get("status")
+    if status != 200:
+        log = log_tail(run) if isinstance(status, int) and status >= 500 else ""
+        return f"{what}: expected HTTP 200, got {answer_text(answer)}{log}"
     if answer.get("truncated"):
         return (
             f"{what}: the response is {http_probe.size_text(answer['bytes'])}; "
@@ -113,12 +161,17 @@ def check_prediction(
     if not isinstance(body, dict):
         return f"{what}: the response is not a JSON object: {answer_text(answer)}"
     missing = [n for n in (prob_name, label_name) if n not in body]
-    if missing:
+    if missing and names:
         return (
             f"{what}: the response lacks {', '.join(map(repr, missing))}; it has "
             f"{sorted(body)}. Return {{{prob_name!r}: float, {label_name!r}: bool}}"
         )
-    prob, label = body[prob_name], body[label_name]
+    prob, label, _ = read_prediction(body, prob_name, label_name)
+    if prob is None:
+        return (
+            f"{what}: no probability and true/false decision found in {sorted(body)}; "
+            f"return {{{prob_name!r}: float, {label_name!r}: bool}}"
+        )
     if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not math.isfinite(prob):
         return f"{what}: {prob_name!r} must be a number, got {prob!r}"
     if not isinstance(label, bool):
@@ -138,6 +191,33 @@ def check_prediction(
     return None
 
 
+def served_probabilities(grading: Grading, run: HttpRun, prefix: str = "heldout-") -> list[float]:
+    """The probabilities the service gave the requests whose id starts with `prefix`."""
+    spec = grading.spec
+    values = []
+    for rid, answer in run.responses.items():
+        body = answer.get("json")
+        if rid.startswith(prefix) and answer.get("status") == 200 and isinstance(body, dict):
+            prob, _, _ = read_prediction(body, spec.response_probability, spec.response_label)
+            if isinstance(prob, int | float) and not isinstance(prob, bool):
+                values.append(float(prob))
+    return values
+
+
+def ignores_input(grading: Grading, run: HttpRun, where: str) -> str | None:
+    """What is wrong if the service gives every client the same answer (a hard-coded
+    response, or a model that never sees the request), else None."""
+    values = served_probabilities(grading, run)
+    if len(values) >= 5 and max(values) - min(values) < 1e-9:
+        return (
+            f"{where} answers {values[0]:g} for every one of {len(values)} different "
+            f"{'clients' if grading.spec.name == 'credit' else 'customers'}: the answer does "
+            "not depend on the request. Score each request with the pipeline "
+            "(pipeline.predict_proba([request.model_dump()])), never a fixed value"
+        )
+    return None
+
+
 def mentions(body: Any, field: str) -> bool:
     """Does a 422 body name the field (FastAPI: detail[].loc)?"""
     if isinstance(body, dict):
@@ -147,3 +227,17 @@ def mentions(body: Any, field: str) -> bool:
                 if isinstance(d, dict) and field in [str(x) for x in d.get("loc", [])]:
                     return True
     return field in str(body)
+
+
+def pinned_version(grading: Grading, package: str) -> str | None:
+    """The version uv.lock locks, else (no uv.lock: charged in 5.1) an exact `==` pin of
+    pyproject.toml."""
+    if grading.submitted_file("uv.lock") is not None:
+        return grading.locked_version(package)
+    pyproject = grading.submitted_toml("pyproject.toml") or {}
+    project = pyproject.get("project", {})
+    for dep in project.get("dependencies", []) if isinstance(project, dict) else []:
+        name, sep, version = str(dep).partition("==")
+        if sep and name.split("[")[0].strip().lower() == package:
+            return version.split(";")[0].strip()
+    return None

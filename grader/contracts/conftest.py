@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from grader.checks import CheckFailed, info
+from grader.options import add_pytest_options, session_options, values_from_pytest
 from grader.report import FAILED, PASSED, SKIPPED, CheckResult, Report
-from grader.session import Grading, Options
-from grader.specs import SPECS
+from grader.session import Grading
+from grader.specs import DatasetMissing
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
 STARTED = pytest.StashKey[float]()
@@ -31,59 +32,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("GRADE_SUBMISSION", "."),
         help="the folder to grade (default: $GRADE_SUBMISSION or .)",
     )
-    group.addoption("--spec", default=os.environ.get("GRADE_SPEC", "churn"), choices=sorted(SPECS))
-    group.addoption(
-        "--stage",
-        default=os.environ.get("GRADE_STAGE", "all"),
-        help="grade stages 1..N (1-7 or all)",
-    )
-    group.addoption("--seed", type=int, default=int(os.environ.get("GRADE_SEED", "0")))
-    group.addoption("--url", default=None, help="a live deployment to probe (stage 7)")
-    group.addoption("--engine", default="auto", choices=["auto", "none", "docker", "podman"])
-    group.addoption(
-        "--start-seconds",
-        type=float,
-        default=60.0,
-        help="how long the app may take to start listening",
-    )
-    group.addoption(
-        "--only", default=None, help="grade only these stages, comma-separated (e.g. 5,6)"
-    )
+    add_pytest_options(group, os.environ)  # spec, stage, seed, ... (grader/options.py)
     group.addoption("--grader-results", default=None, help="write the report as JSON here")
-
-
-def parse_stage(value: str) -> int:
-    if value == "all":
-        return 7
-    stage = int(value)
-    if not 1 <= stage <= 7:
-        raise pytest.UsageError(f"--stage must be 1..7 or all, not {value}")
-    return stage
-
-
-def parse_only(value: str | None) -> frozenset[int] | None:
-    if not value:
-        return None
-    try:
-        return frozenset(int(part) for part in value.split(","))
-    except ValueError:
-        raise pytest.UsageError(f"--only takes stage numbers like 5,6, not {value}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "check(id, title, points, hidden=False): a graded check")
     config.stash[RESULTS] = []
     config.stash[STARTED] = time.monotonic()
-    options = Options(
-        submission=Path(config.getoption("submission")).resolve(),
-        spec=SPECS[config.getoption("spec")],
-        stage=parse_stage(config.getoption("stage")),
-        seed=config.getoption("seed"),
-        url=config.getoption("url"),
-        engine=config.getoption("engine"),
-        start_seconds=config.getoption("start_seconds"),
-        only=parse_only(config.getoption("only")),
-    )
+    submission = Path(config.getoption("submission")).resolve()
+    options = session_options(submission, values_from_pytest(config.getoption))
+    try:  # a setup problem of the run: said once, not as a failure of every check
+        options.spec.dataset_path()
+    except DatasetMissing as e:
+        raise pytest.UsageError(f"the grader cannot run: {e}") from None
     config.stash[GRADING] = Grading(options)
 
 
@@ -166,7 +128,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if grading is None:
         return
     path = config.getoption("grader_results")
-    isolation = grading.sandbox.isolation if grading._sandbox is not None else "none needed"
+    isolation = grading.isolation
     if path:
         report = Report(
             submission=str(grading.submission),

@@ -11,15 +11,14 @@ from __future__ import annotations
 import csv
 import math
 import re
-import subprocess
-import tomllib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from grader.checks import check, expect, fail, skip
+from grader.checks import CheckFailed, check, expect, fail, skip
+from grader.contracts.common import pinned_version, read_prediction
+from grader.diagnose import fit_logistic
 from grader.homework import CLIENT_A, CLIENT_B, CLIENT_C, QUESTIONS
 from grader.session import Grading
 from grader.specs import Dataset, Record, split
@@ -31,6 +30,7 @@ LEAKY = ("share", "expenditure")
 # Tolerances: answers are asked with 3 decimals.
 PROBABILITY_TOL = 0.0015
 AUC_TOL = 0.002
+SUSPICIOUS_AUC = 0.95  # no honest model of the nine features comes near it (about 0.85)
 LEAKY_AUC_TOL = 0.01  # any reasonable solver or C gives 0.99x with the leaking columns
 IMAGE_SIZE_TOL = 0.30  # `docker images` shows different sizes on different engines and stores
 SKLEARN_WHEEL = re.compile(r"scikit_learn-[^/]*-cp313-cp313-manylinux[^/]*x86_64[^/]*\.whl$")
@@ -46,17 +46,16 @@ def _credit_only(grading: Grading) -> None:
 
 # -- reading the answers ------------------------------------------------------------------------
 def answers_of(grading: Grading) -> dict[str, Any]:
-    path: Path = grading.submission / ANSWERS_FILE
-    if not path.is_file():
+    try:
+        answers = grading.submitted_toml(ANSWERS_FILE)
+    except CheckFailed as e:
+        fail(f"{e}: strings need quotes, numbers do not")
+    if answers is None:
         fail(
             f"{ANSWERS_FILE} not found: copy homework/{ANSWERS_FILE} next to train.py, "
             "then fill it in"
         )
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        fail(f"{ANSWERS_FILE} is not valid TOML ({e}): strings need quotes, numbers do not")
+    return answers
 
 
 def answer(grading: Grading, section: str, key: str) -> Any:
@@ -108,23 +107,6 @@ def roc_auc(scores: list[float], targets: list[int]) -> float:
     return float((ranks[t].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
-    """L2 logistic regression as scikit-learn defines it (intercept not penalised), by Newton."""
-    Xb = np.hstack([X, np.ones((len(X), 1))])
-    reg = np.full(Xb.shape[1], 1.0 / c)
-    reg[-1] = 0.0
-    w = np.zeros(Xb.shape[1])
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-(Xb @ w)))
-        gradient = Xb.T @ (p - y) + reg * w
-        hessian = (Xb * (p * (1 - p))[:, None]).T @ Xb + np.diag(reg)
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return w
-
-
 def leaky_auc(grading: Grading) -> float:
     """Test AUC of the homework's model trained with the two leaking columns kept."""
     spec = grading.spec
@@ -173,7 +155,15 @@ def test_auc(grading: Grading) -> None:
     given = number(grading, "train", "auc")
     n = len(grading.probes.heldout)
     scores = probabilities(grading, "model")[1 : 1 + n]
-    close(given, roc_auc(scores, grading.probes.heldout_targets), AUC_TOL, "your model.bin")
+    measured = roc_auc(scores, grading.probes.heldout_targets)
+    if abs(given - measured) > AUC_TOL and 1 >= given >= SUSPICIOUS_AUC > measured:
+        fail(
+            f"you answered {given:g}; the grader measures {measured:.4f} for your model.bin. "
+            f"An AUC near 1.0 is suspiciously high for this data: a model that sees `share` "
+            "and `expenditure` (what the client spent with the card) knows the answer. Drop "
+            "them, and report the AUC on the test part of the model you saved"
+        )
+    close(given, measured, AUC_TOL, "your model.bin")
 
 
 @check("1.51", "answer 1.b: test AUC with the leaking columns", points=1)
@@ -212,7 +202,8 @@ def service_answer_c(grading: Grading) -> dict[str, Any]:
 def test_card_probability_c(grading: Grading) -> None:
     given = number(grading, "fastapi", "card_probability_c")
     body = service_answer_c(grading)
-    value = body.get(grading.spec.response_probability)
+    value, _, _ = read_prediction(body, grading.spec.response_probability,
+                                  grading.spec.response_label)  # fmt: skip
     if isinstance(value, bool) or not isinstance(value, int | float):
         fail(f"the service's answer for client C has no numeric card_probability: {body}")
     close(given, float(value), PROBABILITY_TOL, "your service's card_probability for client C")
@@ -223,7 +214,9 @@ def test_card_c(grading: Grading) -> None:
     given = answer(grading, "fastapi", "card_c")
     if not isinstance(given, bool):
         fail(f"[fastapi] card_c should be true or false (no quotes), not {given!r}")
-    served = service_answer_c(grading).get(grading.spec.response_label)
+    body = service_answer_c(grading)
+    _, served, _ = read_prediction(body, grading.spec.response_probability,
+                                   grading.spec.response_label)  # fmt: skip
     expect(given == served, f"you answered {given}; your service answers {served} for client C")
 
 
@@ -247,13 +240,14 @@ def test_status_bad_owner(grading: Grading) -> None:
 @check("5.50", "answer 5.a: scikit-learn version in uv.lock", points=1)
 def test_sklearn_version(grading: Grading) -> None:
     given = str(answer(grading, "uv", "sklearn_version")).strip()
-    locked = grading.locked_version("scikit-learn")
+    locked = pinned_version(grading, "scikit-learn")
     expect(locked is not None, "your uv.lock locks no scikit-learn (see stage 5's checks)")
     expect(given == locked, f"you answered {given!r}; your uv.lock locks scikit-learn {locked}")
 
 
 @check("5.51", "answer 5.b: sha256 of the scikit-learn wheel", points=1)
 def test_sklearn_wheel_sha256(grading: Grading) -> None:
+    expect(grading.submitted_file("uv.lock"), "not checked because 5.1 failed: no uv.lock")
     given = str(answer(grading, "uv", "sklearn_wheel_sha256")).strip().lower()
     given = given.removeprefix("sha256:")
     hashes = []
@@ -276,18 +270,13 @@ def test_image_size(grading: Grading) -> None:
     expect(given > 0, f"[docker] image_size_mb should be positive, not {given:g}")
     if grading.engine is None:
         skip("no container engine here: the image size is checked where the grader builds it")
-    tag, build = grading.image
+    _, build = grading.image
     if build is None or build.returncode != 0:
         fail("your image did not build, so its size is unknown (see the stage's build check)")
-    inspect = subprocess.run(
-        [grading.engine, "image", "inspect", "--format", "{{.Size}}", tag],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if inspect.returncode != 0 or not inspect.stdout.strip().isdigit():
-        fail(f"`{grading.engine} image inspect` could not tell the size: {inspect.stderr[-500:]}")
-    measured = int(inspect.stdout.strip()) / 1e6  # docker counts MB as 1,000,000 bytes
+    size = grading.image_size()
+    if size is None:
+        fail(f"`{grading.engine} image inspect` could not tell the size of your image")
+    measured = size / 1e6  # docker counts MB as 1,000,000 bytes
     expect(
         abs(given - measured) <= IMAGE_SIZE_TOL * measured,
         f"you answered {given:g} MB; the grader's build of your Dockerfile is {measured:.0f} MB "
@@ -298,10 +287,7 @@ def test_image_size(grading: Grading) -> None:
 @check("7.50", "answer 7.a: URL of the deployment", points=1)
 def test_url(grading: Grading) -> None:
     given = str(answer(grading, "flyio", "url")).strip().rstrip("/")
-    try:
-        fly = grading.fly
-    except tomllib.TOMLDecodeError as e:
-        fail(f"fly.toml is not valid TOML ({e})")
+    fly = grading.fly
     app = fly.get("app") if fly else None
     expect(isinstance(app, str) and app, "fly.toml names no app, so there is no URL to compare")
     expected = f"https://{app}.fly.dev"

@@ -1,10 +1,12 @@
-"""Stage 1 (train): train.py runs in time and writes model.bin = (vectorizer, model) whose
-probabilities on the grader's held-out set reach the spec's AUC floor."""
+"""Stage 1 (train): train.py runs in time and writes model.bin = (vectorizer, model), or the
+same two steps as a fitted Pipeline, whose probabilities on the grader's held-out set reach the
+spec's AUC floor, fitted without leaking columns and without the held-out rows."""
 
 from __future__ import annotations
 
 import math
 
+from grader import diagnose
 from grader.checks import check, expect
 from grader.contracts.common import auc, heldout_slice, probabilities, probe_part, seeded_slice
 from grader.session import Grading
@@ -15,10 +17,15 @@ def test_train_runs(grading: Grading) -> None:
     expect((grading.submission / "train.py").is_file(), "there is no train.py in the folder")
     run = grading.train
     var = grading.spec.env_var
+    kept = (
+        "The model.bin / pipeline.bin you submitted are graded in the other checks.\n"
+        if grading.submitted_models
+        else ""
+    )
     expect(
         run.ok,
         f"{run.describe()}. train.py must run without network access, reading the data from "
-        f"${var} and finishing within {grading.spec.train_seconds:.0f} s.\n"
+        f"${var} and finishing within {grading.spec.train_seconds:.0f} s.\n{kept}"
         f"--- last output ---\n{run.tail()}",
     )
 
@@ -28,22 +35,46 @@ def test_writes_model(grading: Grading) -> None:
     probe_part(grading, "model", "model.bin")
 
 
-@check("1.3", "model.bin loads to (vectorizer, model)", points=2)
+@check("1.3", "model.bin loads to (vectorizer, model) or a Pipeline", points=2)
 def test_model_loads(grading: Grading) -> None:
     result = probe_part(grading, "model", "model.bin")
-    expect("parts" in result, f"model.bin loads to {result.get('type')}: "
-                              "pickle the tuple (dv, model)")  # fmt: skip
+    expect("parts" in result or "steps" in result,
+           f"model.bin loads to {result.get('type')}: pickle the tuple (dv, model), "
+           "or the fitted Pipeline")  # fmt: skip
+
+
+def training_problem(grading: Grading, result: dict[str, object], values: list[float]) -> str:
+    """What is wrong with how the model was fitted, in the assignment's terms ("" if nothing
+    the grader can tell)."""
+    spec = grading.spec
+    features = result.get("features")
+    leaks = diagnose.leaking(spec, features if isinstance(features, list) else None)
+    if leaks:
+        return diagnose.leak_advice(spec, leaks)
+    if diagnose.trained_on_all_rows(spec, grading.dataset, values):
+        return (
+            "your model was fitted on all rows, the test rows included: it has seen the "
+            "held-out 20% the grader evaluates on, so its test AUC overstates how it does on "
+            f"new {'applicants' if spec.name == 'credit' else 'customers'}. Fit on the training "
+            f"part of train_test_split(test_size={spec.test_size}, "
+            f"random_state={spec.random_state}) only"
+        )
+    return ""
 
 
 @check("1.4", "model reaches the AUC floor on held-out data", points=3)
 def test_model_auc(grading: Grading) -> None:
+    result = probe_part(grading, "model", "model.bin")
     values = heldout_slice(grading, probabilities(grading, "model", "model.bin"))
+    problem = training_problem(grading, result, values)
+    expect(not problem, problem)
     score = auc(grading.probes.heldout_targets, values)
     floor = grading.spec.auc_floor
+    features = ", ".join(grading.spec.features)
     expect(
         score >= floor,
-        f"AUC on the held-out 20% is {score:.3f}, below {floor}: check the features, the "
-        "preprocessing (lower case, '_' for spaces) and that the model is fitted on the "
+        f"AUC on the held-out 20% is {score:.3f}, below {floor}: check that the model uses "
+        f"the features {features}, preprocessed as the assignment says, and is fitted on the "
         "training part",
     )
 

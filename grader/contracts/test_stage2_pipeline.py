@@ -3,7 +3,9 @@ that gives the same probabilities as model.bin on the same records."""
 
 from __future__ import annotations
 
-from grader.checks import check, expect
+import contextlib
+
+from grader.checks import CheckFailed, check, expect
 from grader.contracts.common import (
     TOLERANCE,
     auc,
@@ -57,8 +59,12 @@ def test_pipeline_agrees(grading: Grading) -> None:
 
 @check("2.3", "pipeline reaches the AUC floor", points=1)
 def test_pipeline_auc(grading: Grading) -> None:
-    values = heldout_slice(grading, probabilities(grading, "pipeline", "pipeline.bin"))
-    score = auc(grading.probes.heldout_targets, values)
+    pipeline = probabilities(grading, "pipeline", "pipeline.bin")
+    with contextlib.suppress(CheckFailed):  # the same model as model.bin: graded in 1.4
+        model = probabilities(grading, "model", "model.bin")
+        if max(abs(a - b) for a, b in zip(model, pipeline, strict=True)) <= TOLERANCE:
+            return
+    score = auc(grading.probes.heldout_targets, heldout_slice(grading, pipeline))
     expect(
         score >= grading.spec.auc_floor,
         f"pipeline AUC on the held-out 20% is {score:.3f}, below {grading.spec.auc_floor}",

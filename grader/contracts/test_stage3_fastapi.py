@@ -4,11 +4,12 @@ grader's probe talks HTTP to it from inside and reports back as JSON."""
 
 from __future__ import annotations
 
-from grader.checks import check, expect
+from grader.checks import CheckFailed, check, expect
 from grader.contracts.common import (
     answer_text,
     check_prediction,
     heldout_slice,
+    ignores_input,
     probabilities,
     seeded_slice,
     server,
@@ -34,19 +35,35 @@ def test_ping(grading: Grading) -> None:
 
 @check("3.3", "POST /predict answers the example with the spec's fields", points=2)
 def test_predict_example(grading: Grading) -> None:
-    problem = check_prediction(grading, server(grading).get("example"), None, "the example")
+    run = server(grading)
+    problem = check_prediction(grading, run.get("example"), None, "the example", run)
     expect(problem is None, str(problem))
+
+
+def reference(grading: Grading) -> list[float]:
+    """What the service must agree with: pipeline.bin, else model.bin (the same model) when
+    pipeline.bin is what failed (charged in stage 2)."""
+    try:
+        return probabilities(grading, "pipeline", "pipeline.bin")
+    except CheckFailed as pipeline_problem:
+        try:
+            return probabilities(grading, "model", "model.bin")
+        except CheckFailed:
+            raise pipeline_problem from None
 
 
 @check("3.4", "predictions match pipeline.bin", points=2)
 def test_predict_consistent(grading: Grading) -> None:
     run = server(grading)
-    pipeline = probabilities(grading, "pipeline", "pipeline.bin")
+    pipeline = reference(grading)
     held = heldout_slice(grading, pipeline)
-    problem = check_prediction(grading, run.get("example"), pipeline[0], "the example")
+    constant = ignores_input(grading, run, "your service")
+    expect(constant is None, str(constant))
+    problem = check_prediction(grading, run.get("example"), pipeline[0], "the example", run,
+                               names=False)  # fmt: skip
     for i in grading.probes.public_sample:
         problem = problem or check_prediction(
-            grading, run.get(f"heldout-{i}"), held[i], f"held-out record {i}"
+            grading, run.get(f"heldout-{i}"), held[i], f"held-out record {i}", run, names=False
         )
     expect(problem is None, str(problem))
 
@@ -54,10 +71,10 @@ def test_predict_consistent(grading: Grading) -> None:
 @check("3.5", "seeded records get consistent predictions", points=1, hidden=True)
 def test_predict_seeded(grading: Grading) -> None:
     run = server(grading)
-    seeded = seeded_slice(grading, probabilities(grading, "pipeline", "pipeline.bin"))
+    seeded = seeded_slice(grading, reference(grading))
     problem = None
     for i, expected in enumerate(seeded):
         problem = problem or check_prediction(
-            grading, run.get(f"seeded-{i}"), expected, f"seeded record {i}"
+            grading, run.get(f"seeded-{i}"), expected, f"seeded record {i}", run, names=False
         )
     expect(problem is None, str(problem))

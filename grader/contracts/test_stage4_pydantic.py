@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from grader.checks import check, expect
-from grader.contracts.common import answer_text, mentions, server
+from grader.contracts.common import answer_text, log_tail, mentions, server
 from grader.session import MALFORMED, Grading
 from grader.specs import BadRequest
 
@@ -64,17 +64,26 @@ def test_negative_number(grading: Grading) -> None:
 def test_no_500(grading: Grading) -> None:
     run = server(grading)
     p = grading.probes
-    cases: list[tuple[str, str]] = [(f"bad-{i}", b.why) for i, b in enumerate(p.bad)]
-    cases += [(f"seeded-bad-{i}", b.why) for i, b in enumerate(p.seeded_bad)]
-    cases += [(rid, f"the body {extra.get('raw', extra.get('body'))!r}")
+    cases: list[tuple[str, BadRequest | None, str]] = [
+        (f"bad-{i}", b, b.why) for i, b in enumerate(p.bad)
+    ]
+    cases += [(f"seeded-bad-{i}", b, b.why) for i, b in enumerate(p.seeded_bad)]
+    cases += [(rid, None, f"the body {extra.get('raw', extra.get('body'))!r}")
               for rid, extra in MALFORMED.items()]  # fmt: skip
-    for rid, why in cases:
+    for rid, bad, why in cases:
         answer = run.get(rid)
         status = answer.get("status")
+        fix = "validate the request with a Pydantic model"
+        if bad is not None and bad.kind in ("nan", "infinity"):
+            fix = (
+                "Pydantic reads the string as a float, and scikit-learn cannot score NaN or "
+                "Infinity: set model_config = ConfigDict(allow_inf_nan=False) and bound each "
+                "number with Field(ge=..., le=...)"
+            )
         expect(
             isinstance(status, int) and status < 500,
             f"a request with {why} got {answer_text(answer)}: bad input is the client's "
-            "error (4xx), never a crash (500); validate the request with a Pydantic model",
+            f"error (4xx), never a crash (500); {fix}{log_tail(run)}",
         )
 
 

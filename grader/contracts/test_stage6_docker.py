@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
+from grader import dockerfile
 from grader.checks import check, expect, fail, skip
-from grader.contracts.common import check_prediction, trained
+from grader.contracts.common import check_prediction, ignores_input, trained
 from grader.dockerfile import Dockerfile
 from grader.session import Grading
 
@@ -35,8 +36,9 @@ def test_uv_pinned(grading: Grading) -> None:
     df = _dockerfile(grading)
     copies = " ".join(i.args for i in df.all("COPY"))
     runs = df.text("RUN")
-    pinned = re.search(r"ghcr\.io/astral-sh/uv:\d+\.\d+(\.\d+)?", copies) or re.search(
-        r"(pip install|uv-installer|astral\.sh/uv/)[^\n]*\d+\.\d+\.\d+", runs
+    pinned = re.search(r"ghcr\.io/astral-sh/uv:\d+\.\d+", copies) or any(
+        dockerfile.VERSION.search(dockerfile.after(line, dockerfile.INSTALLERS))
+        for line in runs.splitlines()
     )
     expect(pinned, "pin uv: COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/ "
                    "(a version tag, not latest)")  # fmt: skip
@@ -45,7 +47,11 @@ def test_uv_pinned(grading: Grading) -> None:
 @check("6.3", "dependencies installed from the lock (uv sync --locked)", points=1)
 def test_locked_sync(grading: Grading) -> None:
     runs = _dockerfile(grading).text("RUN")
-    expect(re.search(r"uv sync[^\n]*--(locked|frozen)", runs),
+    synced = any(
+        "--locked" in rest or "--frozen" in rest
+        for rest in (dockerfile.after(line, ("uv sync",)) for line in runs.splitlines())
+    )
+    expect(synced,
            "install with `RUN uv sync --locked` (fails if uv.lock is stale) so the image gets "
            "exactly the locked versions")  # fmt: skip
 
@@ -89,11 +95,10 @@ def test_host(grading: Grading) -> None:
 
 @check("6.8", ".dockerignore excludes .venv", points=1)
 def test_dockerignore(grading: Grading) -> None:
-    path = grading.submitted_file(".dockerignore")
-    expect(path is not None, "add a .dockerignore with `.venv` so the host's environment is not "
+    text = grading.submitted_text(".dockerignore")
+    expect(text is not None, "add a .dockerignore with `.venv` so the host's environment is not "
                            "copied into the image")  # fmt: skip
-    assert path is not None
-    text = path.read_text(errors="replace")
+    assert text is not None
     lines = {line.strip().rstrip("/").removeprefix("/") for line in text.splitlines()}
     expect(lines & {".venv", "**/.venv", ".venv*", ".*"}, ".dockerignore must list .venv")
 
@@ -109,6 +114,8 @@ def _engine(grading: Grading) -> str:
 
 @check("6.9", "the image builds", points=2)
 def test_builds(grading: Grading) -> None:
+    refused = grading.dockerfile_policy  # said with or without an engine: nothing is built
+    expect(not refused, "the grader does not build this Dockerfile:\n- " + "\n- ".join(refused))
     _engine(grading)
     trained(grading)  # the Dockerfile copies the models train.py writes
     _, build = grading.image
@@ -126,5 +133,8 @@ def test_container_serves(grading: Grading) -> None:
     why = f"{run.problem}\n" if run.problem else ""
     expect(run.started, f"the container did not answer GET {grading.spec.ping_path} on port "
                         f"{grading.served_port}:\n{why}{tail}")  # fmt: skip
-    problem = check_prediction(grading, run.get("example"), None, "the container")
+    problem = check_prediction(grading, run.get("example"), None, "the container", run,
+                               names=False)  # fmt: skip
     expect(problem is None, str(problem))
+    constant = ignores_input(grading, run, "the container")
+    expect(constant is None, str(constant))

@@ -3,36 +3,31 @@ the app; with --url the live deployment answers the same HTTP contract."""
 
 from __future__ import annotations
 
-import json
-import tomllib
-from importlib import resources
 from typing import Any
 
-import jsonschema
-
-from grader.checks import check, expect, fail, skip
-from grader.contracts.common import answer_text, check_prediction, server
+from grader import flytoml
+from grader.checks import check, expect, skip
+from grader.contracts.common import answer_text, check_prediction, ignores_input, server
 from grader.session import Grading, HttpRun, fly_check_path, fly_internal_ports
+from grader.specs import KINDS
 
 
 def _fly(grading: Grading) -> dict[str, Any]:
     expect(grading.submitted_file("fly.toml"),
            "there is no fly.toml: run `fly launch --no-deploy` and submit fly.toml")  # fmt: skip
-    try:
-        fly = grading.fly
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        fail(f"fly.toml is not valid TOML: {e}")
+    fly = grading.fly  # read as the grader reads every submitted file (grader/files.py)
     assert fly is not None
     return fly
 
 
 @check("7.1", "fly.toml is valid", points=2)
 def test_fly_valid(grading: Grading) -> None:
-    fly = _fly(grading)
-    schema = json.loads(resources.files("grader").joinpath("schemas/fly.schema.json").read_text())
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(fly), key=str)
-    where = [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
-    expect(not errors, "fly.toml does not match fly.io's schema:\n" + "\n".join(where[:5]))
+    errors = flytoml.problems(_fly(grading))
+    expect(
+        not errors,
+        "fly.toml has settings flyctl does not accept (check with `fly config validate`):\n"
+        + "\n".join(errors[:5]),
+    )
 
 
 @check("7.2", "internal_port is the served port", points=2)
@@ -51,7 +46,10 @@ def test_internal_port(grading: Grading) -> None:
 def test_health_path(grading: Grading) -> None:
     path = fly_check_path(_fly(grading))
     expect(path, 'add a health check: [[http_service.checks]] with path = "/ping"')
-    answer = server(grading).get("fly-health")
+    run = server(grading)
+    answer = run.get("fly-health")
+    if path == grading.spec.ping_path and run.get("ping").get("status") != 200:
+        return  # the app lacks the route fly.toml rightly checks: charged in 3.2
     expect(answer.get("status") == 200,
            f"fly.toml checks GET {path}, which the app answers with {answer_text(answer)}: "
            "point the check at a route that answers 200, e.g. /ping")  # fmt: skip
@@ -75,18 +73,26 @@ def test_live_ping(grading: Grading) -> None:
 @check("7.5", "the live deployment answers POST /predict", points=2)
 def test_live_predict(grading: Grading) -> None:
     run = _live(grading)
-    problem = check_prediction(grading, run.get("example"), None, "the deployment")
+    problem = check_prediction(grading, run.get("example"), None, "the deployment", names=False)
     for i in grading.probes.public_sample[:5]:
         problem = problem or check_prediction(
-            grading, run.get(f"heldout-{i}"), None, f"held-out record {i} on the deployment"
+            grading,
+            run.get(f"heldout-{i}"),
+            None,
+            f"held-out record {i} on the deployment",
+            names=False,
         )
     expect(problem is None, str(problem))
+    constant = ignores_input(grading, run, "the deployment")
+    expect(constant is None, str(constant))
 
 
 @check("7.6", "the live deployment rejects bad input with 422", points=1)
 def test_live_422(grading: Grading) -> None:
     run = _live(grading)
     for i, bad in enumerate(grading.probes.bad):
+        if bad.kind not in KINDS:  # NaN/Infinity: graded in 4.6
+            continue
         answer = run.get(f"bad-{i}")
         expect(answer.get("status") == 422,
                f"the deployment answered a request with {bad.why} with {answer_text(answer)}, "

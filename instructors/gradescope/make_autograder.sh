@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Build the zip to upload as the Gradescope autograder:  bash instructors/gradescope/make_autograder.sh [SEED]
+# It holds setup.sh and run_autograder at its root, the grader and the course's uv project.
+# With SEED, it also holds seed.txt: the seed of the hidden checks (keep the zip private).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-$PWD/autograder.zip}
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+
+bash "$here/../bundle_grader.sh" "$stage" >/dev/null
+cp "$here/setup.sh" "$here/run_autograder" "$stage/"
+[ $# -ge 1 ] && printf '%s\n' "$1" > "$stage/seed.txt"
+chmod +x "$stage/setup.sh" "$stage/run_autograder"
+rm -f "$out"
+(cd "$stage" && python3 -m zipfile -c "$out" ./* .python-version)
+echo "wrote $out"

@@ -1,0 +1,530 @@
+"""The grader's defences, one attack class at a time (docs/reliability.md, "Attack classes").
+
+Each test plays the attack against the part of the grader that defends it: the Dockerfile
+policy and the container runs (classes 1, 5-9), the probe protocol (2), the sandbox's view of
+the host (3, 10) and the bounded readers (11). Whole-submission cases of the same attacks are
+in tests/hostile/corpus.py (graded by the real CLI in tests/hostile/test_hostile.py).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import pwd
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader import containers, dockerfile, files, picklescan
+from grader.probes import http_probe
+from grader.sandbox import Sandbox, _bwrap
+
+SANDBOXED = _bwrap() is not None
+BASE = "python:3.13-slim-bookworm"
+CVE_9675 = f"""FROM {BASE}
+RUN --mount=type=cache,id=../../../../../../../../..,target=/host ls /host
+"""
+CVE_1753 = f"""FROM {BASE} AS base
+RUN ln -s / /rootdir
+FROM {BASE}
+RUN --mount=type=bind,from=base,source=/rootdir,destination=/exploit,rw ls /exploit
+"""
+
+
+# -- class 1: the engine CVEs are not reachable ---------------------------------------------
+def test_cve_dockerfiles_are_refused_with_what_to_change() -> None:
+    for text, word in ((CVE_9675, "id"), (CVE_1753, "from=")):
+        problems = dockerfile.policy_problems(dockerfile.parse(text))
+        assert problems and word in problems[0], problems
+    url = dockerfile.parse(f"FROM {BASE}\nADD http://127.0.0.1:8000/seed /seed\n")
+    assert "COPY" in dockerfile.policy_problems(url)[0]
+    outside = dockerfile.parse(f"FROM {BASE}\nRUN --mount=source=../x,target=/x ls\n")
+    assert "relative" in dockerfile.policy_problems(outside)[0]
+    course = Path(__file__).parents[2] / "solutions" / "Dockerfile"
+    assert dockerfile.policy_problems(dockerfile.parse(course.read_text())) == []
+
+
+def test_old_engines_are_named_with_their_cves() -> None:
+    warning = " ".join(containers._warnings("podman", "4.3.1"))
+    assert "CVE-2024-1753" in warning and "CVE-2024-9675" in warning
+    assert "CVE-2024-1753" not in " ".join(containers._warnings("podman", "5.0.1"))
+    assert containers._warnings("podman", "5.4.2") == ()
+    assert containers._warnings("docker", "24.0.7")
+
+
+# -- the container runs ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def engine(container_engine: str) -> containers.Engine:
+    found, why = containers.detect(container_engine)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no engine for the grader: {why}")
+        pytest.skip(f"no engine for the grader: {why}")
+    if found.name == "podman" and os.geteuid() == 0:
+        assert found.user is not None
+    return found
+
+
+def _context(tmp_path: Path, dockerfile_text: str, **files_: str) -> Path:
+    folder = tmp_path / f"ctx-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(textwrap.dedent(dockerfile_text))
+    (folder / "run.txt").write_text(folder.name)  # a new submission: no storage kept for it
+    for name, text in files_.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def _run(engine: containers.Engine, context: Path) -> containers.Run:
+    df = dockerfile.parse((context / "Dockerfile").read_text())
+    run = containers.Run(engine, uuid.uuid4().hex[:12], context, 9696,
+                         images=dockerfile.external_images(df))  # fmt: skip
+    run.start()
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_cache_id_escape_reads_nothing_of_the_graders(
+    engine: containers.Engine, tmp_path: Path
+) -> None:
+    """Defence in depth for class 1: the escape the policy refuses, built anyway, as the build
+    user (podman 4.3.1 is vulnerable): root-only files stay unreadable, nothing is written."""
+    if engine.user is None:
+        pytest.skip("the grader does not run as root here: no separate build user")
+    marker = uuid.uuid4().hex
+    secret_dir = Path("/root") / f".hostile-{marker}"
+    secret_dir.mkdir(mode=0o700)
+    (secret_dir / "seed").write_text(f"SEED-{marker}")
+    text = f"""\
+        FROM {BASE}
+        RUN --mount=type=cache,id=../../../../../../../../../..,target=/host \\
+            sh -c 'cat /host{secret_dir}/seed; cat /host/etc/shadow; \\
+                   touch /host/root/escaped-{marker}; echo done'
+        """
+    run = _run(engine, _context(tmp_path, text))
+    try:
+        build = run.build_result(300)
+    finally:
+        run.close()
+        leaked = Path(f"/root/escaped-{marker}").exists()
+        Path(f"/root/escaped-{marker}").unlink(missing_ok=True)
+        (secret_dir / "seed").unlink()
+        secret_dir.rmdir()
+    print(f"\ncache-id escape as {engine.user}: exit {build.returncode}")
+    assert f"SEED-{marker}" not in build.log
+    assert "root:" not in build.log  # /etc/shadow
+    assert not leaked
+
+
+# -- classes 5 and 6: nothing shared between students' builds -------------------------------
+SHARING = f"""\
+    FROM {BASE}
+    RUN --mount=type=cache,target=/cache \\
+        sh -c 'echo "cache held: $(cat /cache/poison 2>/dev/null)"; cp /etc/hostname /cache/x; \\
+               echo $(date +%s%N) > /cache/poison'
+    RUN --mount=type=bind,source=lock.txt,target=/lock.txt cp /lock.txt /installed.txt
+    CMD ["sh", "-c", "echo installed: $(cat /installed.txt); sleep 30"]
+    """
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_students_share_no_cache_mount_and_no_layer(
+    engine: containers.Engine, tmp_path: Path
+) -> None:
+    logs = []
+    for student in ("alice", "bob"):
+        context = _context(tmp_path, SHARING, **{"lock.txt": f"{student}-lock"})
+        run = _run(engine, context)
+        try:
+            build = run.build_result(300)
+            assert build.returncode == 0, build.log[-3000:]
+            deadline = time.monotonic() + 60
+            while "installed:" not in run.server_log() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            logs.append((build.log, run.server_log()))
+        finally:
+            run.close()
+    (_, alice), (bob_build, bob) = logs
+    assert "installed: alice-lock" in alice
+    assert "installed: bob-lock" in bob, bob  # not alice's layer (class 6)
+    held = [line for line in bob_build.splitlines() if line.startswith("cache held:")]
+    assert held == ["cache held: "], held  # alice's cache is not bob's (class 5)
+
+
+# -- class 7: nothing outlives the grader ---------------------------------------------------
+KILLED = """
+import sys, time
+from pathlib import Path
+from grader import containers, dockerfile
+engine, _ = containers.detect(sys.argv[2])
+ctx = Path(sys.argv[1])
+df = dockerfile.parse((ctx / "Dockerfile").read_text())
+run = containers.Run(engine, sys.argv[3], ctx, 9696, images=dockerfile.external_images(df))
+run.start()
+print(run.folder, flush=True)
+time.sleep(600)
+"""
+
+
+def _processes_of(user: str, needle: str) -> list[str]:
+    uid = pwd.getpwnam(user).pw_uid if user else os.getuid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid < uid:
+                continue
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(f"{entry}: {cmdline[:120]}")
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_a_killed_grader_leaves_no_build_container_or_folder(
+    engine: containers.Engine, tmp_path: Path
+) -> None:
+    if engine.user is None:
+        pytest.skip("needs the pid namespace of a root grader")
+    marker = uuid.uuid4().hex[:12]
+    context = _context(tmp_path, f"FROM {BASE}\nRUN sh -c 'sleep 6000; echo {marker}'\n")
+    needle = f"echo {marker}"
+    root = Path(__file__).parents[2]
+    grader = subprocess.Popen([sys.executable, "-c", KILLED, str(context), engine.name, marker],
+                              stdout=subprocess.PIPE, text=True, cwd=root)  # fmt: skip
+    assert grader.stdout is not None
+    folder = Path(grader.stdout.readline().strip())
+    deadline = time.monotonic() + 120
+    while not _processes_of(engine.user, needle) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_of(engine.user, needle), "the endless RUN never started"
+    grader.send_signal(signal.SIGKILL)  # as `grade batch --timeout` does
+    grader.wait()
+    deadline = time.monotonic() + 20
+    while (left := _processes_of(engine.user, needle)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"left behind: {left}"
+    containers.sweep()
+    if folder.name.startswith("keep-"):  # kept for the same inputs: free for the next run
+        fd = containers._try_lock(folder)
+        assert fd is not None, "the dead run still holds its storage"
+        os.close(fd)
+    else:
+        assert not folder.exists(), "the run's storage was not swept"
+
+
+# -- class 8: bounded logs and requests ------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.container
+def test_a_log_flood_is_read_as_a_bounded_tail(engine: containers.Engine, tmp_path: Path) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    text = f"FROM {BASE}\nRUN head -c 300000000 /dev/zero | tr '\\\\0' x; echo; echo END\n"
+    run = _run(engine, _context(tmp_path, text))
+    try:
+        build = run.build_result(300)
+    finally:
+        run.close()
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(f"\n300 MB build log: kept {len(build.log)} chars, grader grew {grown_mb:.0f} MB")
+    assert build.returncode == 0 and "END" in build.log
+    assert len(build.log) <= containers.LOG_KEPT
+    assert grown_mb < 100
+
+
+class _Drip(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:  # the client gave up: as it should
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def drip() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_a_one_byte_per_second_server_holds_the_grader_for_the_deadline_only(drip: str) -> None:
+    started = time.monotonic()
+    answer = http_probe.send(drip, {"id": "ping", "path": "/ping"}, timeout=3)
+    assert "error" in answer and time.monotonic() - started < 5
+    started = time.monotonic()
+    reqs = [{"id": str(i), "path": "/ping"} for i in range(20)]
+    answers = http_probe.run_requests(drip, reqs, total_seconds=6)
+    seconds = time.monotonic() - started
+    print(f"\n20 requests to a 1 byte/s server: {seconds:.1f} s (deadline 6 s)")
+    assert seconds < 8 and all("error" in a for a in answers)
+
+
+# -- class 9: the build is confined ----------------------------------------------------------
+class _Host(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"HOST-LOOPBACK-REACHED")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_builds_see_no_proxy_no_host_loopback_and_meet_a_memory_limit(
+    engine: containers.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = uuid.uuid4().hex
+    monkeypatch.setenv("HTTP_PROXY", f"http://grader:PROXY-{marker}@proxy.invalid:3128")
+    monkeypatch.setenv("GRADER_TOKEN", f"TOKEN-{marker}")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    probe = (
+        "import urllib.request\n"
+        f"for host in ('127.0.0.1', '10.0.2.2', '10.0.2.3', '169.254.1.2'):\n"
+        "    try:\n"
+        f"        print(urllib.request.urlopen(f'http://{{host}}:{port}/', timeout=3).read())\n"
+        "    except Exception as e:\n"
+        "        print(host, type(e).__name__)\n"
+    )
+    (tmp_path / "probe").mkdir()
+    context = _context(tmp_path, f"""\
+        FROM {BASE}
+        COPY probe.py /probe.py
+        RUN env; python3 /probe.py
+        RUN python3 -c "b = bytearray(6 * 1024**3); print('ALLOC' + 'ATED')" || echo LIMITED
+        """, **{"probe.py": probe})  # fmt: skip
+    run = _run(engine, context)
+    try:
+        build = run.build_result(300)
+    finally:
+        run.close()
+        server.shutdown()
+    assert build.returncode == 0, build.log[-3000:]
+    for secret in (f"PROXY-{marker}", f"TOKEN-{marker}", "HOST-LOOPBACK-REACHED"):
+        assert secret not in build.log, secret
+    assert "\nLIMITED" in build.log and "\nALLOCATED" not in build.log
+
+
+# -- classes 3 and 10: the sandbox shows only what a run needs -------------------------------
+SNOOP = """
+import os, sys
+found = []
+needle = "VIS" + "IBLE-"  # not in this file's own text
+for top in sys.argv[1:]:
+    for root, dirs, names in os.walk(top):
+        for name in names:
+            try:
+                with open(os.path.join(root, name), errors="replace") as f:
+                    if needle in f.read(10000):
+                        found.append(os.path.join(root, name))
+            except OSError:
+                pass
+print("FOUND", found)
+print("ROOT", sorted(os.listdir("/")))
+for size, where in ((600, "/tmp"), (300, "/dev/shm")):
+    try:
+        with open(f"{where}/fill", "wb") as f:
+            for _ in range(size):
+                f.write(b"x" * 2**20)
+        print("FILLED", where)
+    except OSError as e:
+        print("CAPPED", where, e.errno)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SANDBOXED, reason="needs bubblewrap")
+def test_the_sandbox_shows_no_other_student_home_or_host_files(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    other = Path("/var/tmp") / f"hostile-cohort-{marker}"  # world-readable, as cohorts are
+    other.mkdir(mode=0o755)
+    (other / "predict.py").write_text(f"VISIBLE-{marker} another student's work\n")
+    (other / "predict.py").chmod(0o644)
+    home = Path.home() / f".hostile-token-{marker}"
+    home.write_text(f"VISIBLE-{marker} the instructor's token\n")
+    submission = tmp_path / "student"
+    submission.mkdir()
+    (submission / "train.py").write_text(SNOOP)
+    sandbox = Sandbox(submission)
+    try:
+        places = ["/var", "/home", str(Path.home()), str(Path(__file__).parents[2]), "/tmp",
+                  "/work", "/srv", "/opt"]  # fmt: skip
+        run = sandbox.run([sys.executable, "train.py", *places])
+    finally:
+        sandbox.close()
+        home.unlink()
+        (other / "predict.py").unlink()
+        other.rmdir()
+    print(f"\n{run.stdout.strip()}")
+    assert "FOUND []" in run.stdout, run.stdout + run.stderr
+    assert "'var'" not in run.stdout.split("ROOT", 1)[1].splitlines()[0]
+    assert "CAPPED /tmp" in run.stdout and "CAPPED /dev/shm" in run.stdout
+    args = sandbox._bwrap_args() if sandbox.bwrap else []
+    sources = [args[i + 1] for i, a in enumerate(args) if a in ("--ro-bind", "--bind")]
+    assert "/" not in sources and str(Path.home()) not in sources, sources
+
+
+# -- class 2: the probes' results cannot be forged ------------------------------------------
+LEAK_SERVER = """
+import gc, os, re, sys
+secret = re.compile("(RE" + "CORD|BA" + "D)-[0-9a-f]{32}")  # what later messages hold
+
+
+def leaks(value, depth=0):
+    if isinstance(value, (str, bytes, bytearray)):
+        text = value if isinstance(value, str) else bytes(value).decode(errors="replace")
+        return secret.search(text) is not None
+    if depth < 3 and isinstance(value, dict):
+        return any(leaks(k, depth + 1) or leaks(v, depth + 1) for k, v in value.items())
+    if depth < 3 and isinstance(value, (list, tuple)):
+        return any(leaks(v, depth + 1) for v in value)
+    return False
+
+
+found = [type(o).__name__ for o in gc.get_objects() if leaks(o)]
+frame = sys._getframe()
+while frame is not None:  # the stack walk of the original attack
+    found += [f"frame {frame.f_code.co_name}" for v in frame.f_locals.values() if leaks(v)]
+    frame = frame.f_back
+# Result files the server could forge (writable), or files holding the secrets. The grader's
+# own read-only installation may sit under /tmp on the host and so be visible: not a leak.
+for root, _, names in os.walk("/tmp"):
+    for path in (os.path.join(root, n) for n in names if n.endswith(".json")):
+        try:
+            with open(path, errors="replace") as f:
+                readable_secret = secret.search(f.read(1_000_000)) is not None
+        except OSError:
+            readable_secret = False
+        if readable_secret or os.access(path, os.W_OK):
+            found.append(path)
+print("LEAK", found, flush=True)
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/ping")
+def ping():
+    return "pong"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SANDBOXED, reason="needs bubblewrap")
+def test_the_server_starts_before_the_probe_reads_anything_secret(tmp_path: Path) -> None:
+    """probe.py forks the student's server before it reads the records, the HTTP requests
+    and the nonce; the model child's answer comes on a pipe, not through a file."""
+    submission = tmp_path / "student"
+    submission.mkdir()
+    (submission / "predict.py").write_text(LEAK_SERVER)
+    sandbox = Sandbox(submission)
+    nonce = uuid.uuid4().hex
+    probe = Path(__file__).parents[2] / "grader" / "probes" / "probe.py"
+    port = 9696
+    argv = [sys.executable, "-m", "uvicorn", "predict:app", "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
+    messages = [
+        {"server": {"argv": argv}},
+        {"model": {"records": [{"secret": f"RECORD-{nonce}"}], "files": {}}},
+        {"nonce": nonce, "http": {"port": port, "start_seconds": 60, "requests": [
+            {"id": "ping", "method": "GET", "path": "/ping"},
+            {"id": "bad", "method": "POST", "path": "/ping", "body": {"x": f"BAD-{nonce}"}},
+        ]}},
+    ]  # fmt: skip
+    stdin = "".join(f"{len(m.encode())}\n{m}" for m in map(json.dumps, messages))
+    try:
+        run = sandbox.start([sys.executable, "-I", str(probe)], stdin=True, result_fd=True)
+        result = run.wait(stdin).result(nonce)
+    finally:
+        sandbox.close()
+    assert result is not None, run.stderr
+    http = result["http"]
+    assert http["started"], http
+    leak = [line for line in http["server_log"].splitlines() if line.startswith("LEAK")]
+    assert leak == ["LEAK []"], http["server_log"]
+    assert nonce not in http["server_log"]
+
+
+# -- class 11: bounded, linear-time reading --------------------------------------------------
+def test_submitted_files_are_read_within_caps_and_in_linear_time(tmp_path: Path) -> None:
+    lock = tmp_path / "uv.lock"
+    with lock.open("wb") as f:
+        f.truncate(100 * 1024**2)
+    started = time.monotonic()
+    with pytest.raises(files.FileProblem, match=r"uv\.lock is 100\.0 MB"):
+        files.read_toml(lock)
+    (tmp_path / "fly.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(files.FileProblem, match="too deeply"):
+        files.read_toml(tmp_path / "fly.toml", limit_bytes=1 << 20)
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 5_000 + "]" * 5_000)
+    with pytest.raises(files.FileProblem, match="too deeply"):
+        files.read_toml(tmp_path / "deep.toml")
+    line = "RUN pip install " + "1" * 192_000 + " && uv sync " + "--x " * 10_000
+    df = dockerfile.parse(f"FROM {BASE}\n{line}\n" * 4)
+    runs = df.text("RUN").splitlines()
+    assert not any(
+        dockerfile.VERSION.search(dockerfile.after(r, dockerfile.INSTALLERS)) for r in runs
+    )
+    assert dockerfile.policy_problems(df) == []
+    seconds = time.monotonic() - started
+    print(f"\n100 MB uv.lock, 100k-deep TOML, 4 x 232 kB Dockerfile lines: {seconds:.2f} s")
+    assert seconds < 5
+
+
+def test_a_symlink_written_by_train_py_is_not_followed(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "model.bin").symlink_to("/etc/shadow")
+    with pytest.raises(files.FileProblem, match="outside your submission"):
+        picklescan.sklearn_versions(scratch / "model.bin")
+    with pytest.raises(files.FileProblem, match="outside your submission"):
+        files.submitted(scratch, "model.bin")
+    os.mkfifo(scratch / "uv.lock")
+    with pytest.raises(files.FileProblem, match="not a regular file"):
+        files.submitted(scratch, "uv.lock")
+
+
+@pytest.mark.skipif(not SANDBOXED, reason="needs bubblewrap")
+def test_uv_in_the_sandbox_finds_an_interpreter_without_home(tmp_path: Path) -> None:
+    """uv installed with pip into a venv, or with uv's own Pythons under $HOME: the sandbox
+    shows uv exactly the interpreter it needs (issue: "No interpreter found for Python 3.13")."""
+    submission = tmp_path / "student"
+    submission.mkdir()
+    sandbox = Sandbox(submission)
+    if sandbox.uv is None:
+        pytest.skip("no uv")
+    try:
+        python = sandbox.uv_interpreter("3.13")
+        assert python is not None
+        run = sandbox.run([sandbox.uv, "python", "find", "--system"], env={"UV_PYTHON": python})
+    finally:
+        sandbox.close()
+    assert run.ok, run.stdout + run.stderr
+    assert str(Path.home()) not in [str(p) for p in sandbox.extra_ro]

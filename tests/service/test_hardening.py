@@ -1,0 +1,134 @@
+"""Step 08's hardening, one test per attack its README names, each also run against step 07 to
+show the failure it fixes. In-process, with FastAPI's TestClient and the step's trained model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from grader_helpers import grade
+from service_tools import trained_step
+from support import EXAMPLE_CUSTOMER, HARDENED_STEP, copy_step, step_app
+
+if TYPE_CHECKING:  # imported where used: collecting this file stays fast
+    from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.slow
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Step 08 trained, and step 07 beside it with the same model (their train.py is the same)."""
+    base = tmp_path_factory.mktemp("hardening")
+    hardened = trained_step(HARDENED_STEP, base)
+    before = copy_step("07-flyio", base)
+    shutil.copy2(hardened / "pipeline.bin", before / "pipeline.bin")
+    return {"07": before, "08": hardened}
+
+
+@pytest.fixture(scope="module")
+def clients(folders: dict[str, Path]) -> dict[str, TestClient]:
+    from fastapi.testclient import TestClient
+
+    return {k: TestClient(step_app(f), raise_server_exceptions=False) for k, f in folders.items()}
+
+
+@pytest.fixture(scope="module")
+def hardened(clients: dict[str, TestClient]) -> TestClient:
+    return clients["08"]
+
+
+def with_number(field: str, literal: str) -> bytes:
+    """The example customer as JSON with one number replaced by a raw literal (NaN, Infinity)."""
+    body = json.dumps(dict(EXAMPLE_CUSTOMER, **{field: 12345.5}))
+    return body.replace("12345.5", literal).encode()
+
+
+def test_example_customer_at_0_628(hardened: TestClient) -> None:
+    response = hardened.post("/predict", json=EXAMPLE_CUSTOMER)
+    assert response.status_code == 200
+    assert round(response.json()["churn_probability"], 3) == 0.628
+    assert response.json()["churn"] is True
+
+
+def test_body_over_1_mb_is_refused_with_413(clients: dict[str, TestClient]) -> None:
+    body = json.dumps([{"tenure": 1}] * 140_000).encode()
+    assert len(body) > 2_000_000
+    assert clients["07"].post("/predict", content=body, headers=JSON).status_code == 422
+    assert clients["08"].post("/predict", content=body, headers=JSON).status_code == 413
+    assert clients["08"].post("/predict_batch", content=body, headers=JSON).status_code == 413
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_get_422(literal: str, clients: dict[str, TestClient]) -> None:
+    body = with_number("monthlycharges", literal)
+    assert clients["07"].post("/predict", content=body, headers=JSON).status_code == 500
+    response = clients["08"].post("/predict", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "monthlycharges"]]
+    batch = b"[" + body + b"]"
+    assert clients["08"].post("/predict_batch", content=batch, headers=JSON).status_code == 422
+
+
+def test_non_utf8_body_gets_400(hardened: TestClient) -> None:
+    response = hardened.post("/predict", content=b'{"gender": "\xff"}', headers=JSON)
+    assert response.status_code == 400
+
+
+def test_openapi_documents_400(clients: dict[str, TestClient]) -> None:
+    def documented(client: TestClient) -> set[str]:
+        return set(client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"])
+
+    assert "400" not in documented(clients["07"])
+    assert {"200", "400", "422"} <= documented(clients["08"])
+
+
+STRICT = [
+    ("tenure", "1"),
+    ("tenure", 1.5),
+    ("tenure", 1201),
+    ("seniorcitizen", True),
+    ("monthlycharges", "29.85"),
+    ("monthlycharges", 10_001),
+    ("totalcharges", 1e9),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), STRICT, ids=[f"{f}={v!r}" for f, v in STRICT])
+def test_strict_input(field: str, value: object, clients: dict[str, TestClient]) -> None:
+    customer = dict(EXAMPLE_CUSTOMER, **{field: value})
+    if (field, value) != ("tenure", 1.5):  # 1.5 is no integer in any mode
+        assert clients["07"].post("/predict", json=customer).status_code == 200
+    response = clients["08"].post("/predict", json=customer)
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", field]]
+
+
+def test_predict_batch(hardened: TestClient) -> None:
+    other = dict(EXAMPLE_CUSTOMER, contract="two_year", tenure=60, totalcharges=1790.0)
+    singles = [hardened.post("/predict", json=c).json() for c in (EXAMPLE_CUSTOMER, other)]
+    assert hardened.post("/predict_batch", json=[EXAMPLE_CUSTOMER, other]).json() == singles
+    assert hardened.post("/predict_batch", json=[]).json() == []
+    assert len(hardened.post("/predict_batch", json=[EXAMPLE_CUSTOMER] * 1000).json()) == 1000
+    too_many = hardened.post("/predict_batch", json=[EXAMPLE_CUSTOMER] * 1001)
+    assert too_many.status_code == 422
+    assert [e["loc"] for e in too_many.json()["detail"]] == [["body"]]
+    one_bad = hardened.post("/predict_batch", json=[EXAMPLE_CUSTOMER, {"x": 1}])
+    assert one_bad.status_code == 422
+    assert all(e["loc"][:2] == ["body", 1] for e in one_bad.json()["detail"])
+
+
+@pytest.mark.container
+def test_grader_gives_full_marks(container_engine: str, tmp_path: Path) -> None:
+    """Step 08 keeps the service contract: stages 1–7 of the autograder, the image built and run."""
+    code, results, out = grade(
+        copy_step(HARDENED_STEP, tmp_path), "--stage", "7", "--engine", container_engine, "--docker"
+    )
+    assert code == 0, out
+    lost = {t["name"]: t["output"] for t in results["tests"] if t["status"] == "failed"}
+    assert results["score"] == results["max_score"], lost
