@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -259,8 +260,11 @@ def spoof_score(folder: Path, ctx: Context) -> None:
 
 def garbage_model(folder: Path, ctx: Context) -> None:
     base(folder, ctx)
+    # Random bytes behind an invalid first opcode: always an UnpicklingError (pure random bytes
+    # may start with a valid opcode and fail with another error, which made this case flaky).
+    garbage = b"\xff" + random.Random(4096).randbytes(4095)
     for name in ("model.bin", "pipeline.bin"):
-        (folder / "trained" / name).write_bytes(os.urandom(4096))
+        (folder / "trained" / name).write_bytes(garbage)
 
 
 def syntax_error(folder: Path, ctx: Context) -> None:
