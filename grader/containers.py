@@ -7,10 +7,15 @@ grader builds and runs it as an identity that can read nothing of the grader's:
   the grader runs as root: the build and the container run in that user's namespaces, with
   files that user can read only (its home is 0700; the grader's, the instructor's and the other
   students' files are not readable to it).
-- **A storage of its own per run**: `podman --root/--runroot` in a fresh folder, with the base
-  images read from the build user's storage as a read-only image store. No layer and no
-  `--mount=type=cache` (kept under the run's own `TMPDIR`) is shared between students: a
-  student's image is built from that student's files only. The folder is deleted afterwards.
+- **A storage of its own per run**: `podman --root/--runroot` in a fresh folder, deleted
+  afterwards, with the base images read from the build user's storage as a read-only image
+  store. No `--mount=type=cache` (kept under the run's own `TMPDIR`) is shared between
+  students, and one kind of layer only: the **dependency steps** (`dockerfile.dependency_steps`:
+  the first steps, up to the RUN that installs from uv.lock, when they read nothing of the
+  folder but pyproject.toml, uv.lock and .python-version). They are built once into a store
+  keyed by their exact text, those files' bytes, `.dockerignore`, the engine and the base
+  images, and later builds with the same key read that store read-only. A build of other steps
+  or other bytes never sees another student's layer.
 - **One process tree per run, in a pid namespace of its own** (`unshare --pid --kill-child`,
   killed with the grader through PDEATHSIG): build, `RUN` steps, conmon and the container die
   together, whenever the grader stops, is stopped (`grade batch --timeout`) or is killed.
@@ -46,6 +51,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from grader import dockerfile, files
 
 BUILD_USER = os.environ.get("GRADER_BUILD_USER", "grader-build")
 # short: podman refuses a runroot path over 50 characters
@@ -109,8 +116,8 @@ class Engine:
             else "rootless as the grader's own user"
         )
         return (
-            f"podman {self.version} {who}, a storage of its own per submission (reused only "
-            "for byte-identical inputs), own pid namespace, "
+            f"podman {self.version} {who}, a storage of its own per submission (shared: only "
+            "the uv.lock install steps, between byte-identical ones), own pid namespace, "
             f"ulimits (processes {NPROC}, data {DATA_BYTES // 2**30} GiB, file size "
             f"{FILE_BYTES // 2**30} GiB), no proxy, no host loopback"
         )
@@ -327,12 +334,15 @@ class Run:
     _server_r: int | None = None
     _lock_fd: int | None = None
     folder: Path | None = None
-    key: str = ""  # hash of the context: names the kept storage
-    kept: bool = False  # the storage is kept for the same inputs (else deleted at close)
+    deps: Path | None = None  # the dependency store this build reads (or fills)
+    _key: str = ""  # the store's key, from the files read before training
+    refused: str = ""  # why the Dockerfile found after training was not built
+    _deps_fd: int | None = None
+    _deps_builder: bool = False  # this run fills `deps` (then marks it done)
 
     @property
     def tag(self) -> str:
-        return f"localhost/grader-{self.key[:16] if self.kept else self.run_id}"
+        return f"localhost/grader-{self.run_id}"
 
     @property
     def name(self) -> str:
@@ -342,101 +352,189 @@ class Run:
     def marker(self) -> str:
         return f"GRADER-BUILD-EXIT-{self.run_id}"
 
-    def _storage(self) -> list[str]:
-        if self.engine.name != "podman" or self.folder is None:
+    @property
+    def deps_marker(self) -> str:
+        return f"GRADER-DEPS-EXIT-{self.run_id}"
+
+    def _storage(self, root: Path | None = None, deps: bool = False) -> list[str]:
+        """podman's storage options: the run's own (or `root`), the base images and, with
+        `deps`, the dependency store as read-only image stores."""
+        root = root or self.folder
+        if self.engine.name != "podman" or root is None:
             return []
-        args = ["--root", str(self.folder / "storage"), "--runroot", str(self.folder / "r")]
-        driver, store = self.engine.driver, self.engine.store
+        args = ["--root", str(root / "storage"), "--runroot", str(root / "r")]
+        driver, stores = self.engine.driver, [self.engine.store]
+        if deps and self.deps is not None:
+            stores.append(str(self.deps / "storage"))
         if driver:
             args += ["--storage-driver", driver]
-            if store:  # the base images, read-only
-                args += ["--storage-opt", f"{driver}.imagestore={store}"]
+            if any(stores):  # the base images (and the dependency steps), read-only
+                args += ["--storage-opt", f"{driver}.imagestore={','.join(filter(None, stores))}"]
         return args
 
-    def start(self) -> None:
-        """Copy the context, then start `build` and, if it passes, `run` in one process tree.
-
-        The storage is the run's own. With podman it is kept, keyed by a hash of the whole
-        context (Dockerfile, files, modes, links) and the engine's version, so that grading
-        the very same submission again reuses its layers: a layer is only ever reused by a
-        build of byte-identical inputs. Other runs get a fresh folder, deleted afterwards."""
+    def begin(self) -> None:
+        """What needs no trained model, started before training: the run's folder and, with
+        podman, the build of the dependency steps when no build has filled their store yet
+        (from the project files only, read before any student code runs). The script then
+        waits for `start`'s word."""
         sweep()
         RUNS.mkdir(parents=True, exist_ok=True)
         RUNS.chmod(0o711)
         helpers()
-        staged = Path(tempfile.mkdtemp(prefix="context-", dir=RUNS))
-        context = staged / "context"
-        shutil.copytree(self.source, context, symlinks=True,
-                        ignore=shutil.ignore_patterns(*self.ignore))  # fmt: skip
-        self.key = _digest(context, self.engine.version) if self.engine.name == "podman" else ""
-        kept = RUNS / f"keep-{self.key[:16]}"
-        self._lock_fd = _try_lock(kept) if self.key else None
-        if self._lock_fd is not None:
-            self.folder = kept
-            self.kept = True
-            kept.mkdir(exist_ok=True)
-            for name in ("context", "r", "xdg"):  # a fresh start, as after a reboot
-                shutil.rmtree(kept / name, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                os.utime(kept.with_suffix(".lock"))
-        else:
-            self.folder = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUNS))
-            self._lock_fd = _lock(self.folder)
-        context.rename(self.folder / "context")
-        shutil.rmtree(staged, ignore_errors=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUNS))
+        self._lock_fd = _lock(self.folder)
         (self.folder / "xdg").mkdir(mode=0o700)
+        (self.folder / "deps-context").mkdir()
+        self._key = self._dependency_store()
+        owned = ["xdg", "deps-context", "deps.Dockerfile"]
         if self.engine.user is not None:
             uid = self.engine.uid or 0
-            for name in ("context", "xdg"):
+            for name in owned:
                 for root, dirs, names in os.walk(self.folder / name):
                     for entry in [*dirs, *names]:
                         os.lchown(Path(root) / entry, uid, uid)
-                os.lchown(self.folder / name, uid, uid)
+                with contextlib.suppress(FileNotFoundError):
+                    os.lchown(self.folder / name, uid, uid)
             os.chown(self.folder, uid, uid)
+            if self.deps is not None and self._deps_builder:
+                os.chown(self.deps, uid, uid)
         self.folder.chmod(0o700)
-        context = self.folder / "context"
         ensure_images(self.engine, self.images)
         self.host_port = free_port()
         e = self.engine
+        context = str(self.folder / "context")
         common = ["--http-proxy=false", f"--ulimit=nproc={NPROC}:{NPROC}",
                   f"--ulimit=data={DATA_BYTES}:{DATA_BYTES}",
-                  f"--ulimit=fsize={FILE_BYTES}:{FILE_BYTES}",
-                  f"--label=grader.run={self.run_id}"]  # fmt: skip
-        fresh = [] if self.kept else ["--no-cache"] + (["--layers=false"] * (e.name == "podman"))
-        build = [e.path, *self._storage(), "build", *fresh, *common, "-t", self.tag,
-                 str(context)]  # fmt: skip
+                  f"--ulimit=fsize={FILE_BYTES}:{FILE_BYTES}"]  # fmt: skip
+        label = [f"--label=grader.run={self.run_id}"]
+        deps = ["true"]
+        if self.deps is not None and self._deps_builder:
+            deps = [e.path, *self._storage(self.deps), "build", "--layers", *common,
+                    "-f", str(self.folder / "deps.Dockerfile"), "-t",
+                    f"localhost/grader-{self.deps.name}",
+                    str(self.folder / "deps-context")]  # fmt: skip
+        # "shared": the dependency steps come from their read-only store (--layers finds them
+        # there, and nothing else: the run's own storage starts empty); "fresh": no cache.
+        fresh_cache = ["--no-cache"] + (["--layers=false"] * (e.name == "podman"))
+        shared = [e.path, *self._storage(deps=True), "build", "--layers", *common, *label,
+                  "-t", self.tag, context]  # fmt: skip
+        fresh = [e.path, *self._storage(), "build", *fresh_cache, *common, *label,
+                 "-t", self.tag, context]  # fmt: skip
         network = [f"--network={NETWORK}"] if e.name == "podman" else []
-        run = [e.path, *self._storage(), "run", "--rm", "--name", self.name, *common, *network,
-               "-p", f"127.0.0.1:{self.host_port}:{self.port}", self.tag]  # fmt: skip
+        run = [e.path, *self._storage(deps=True), "run", "--rm", "--name", self.name, *common,
+               *label, *network, "-p", f"127.0.0.1:{self.host_port}:{self.port}",
+               self.tag]  # fmt: skip
         read_end, write_end = os.pipe()
         self._server_r = read_end
-        inspect = [e.path, *self._storage(), "image", "inspect", "--format", "{{.Size}}",
-                   self.tag]  # fmt: skip
-        pre = [e.path, *self._storage(), "rm", "--all", "--force"] if self.kept else ["true"]
-        argv = ["bash", "-c", _SCRIPT, "bash", self.marker, str(write_end), str(len(pre)),
-                str(len(build)), str(len(inspect)), *pre, *build, *inspect, *run]  # fmt: skip
-        argv = e.wrap(argv)
+        inspect = [e.path, *self._storage(deps=True), "image", "inspect", "--format",
+                   "{{.Size}}", self.tag]  # fmt: skip
+        parts = [deps, shared, fresh, inspect]
+        argv = ["bash", "-c", _SCRIPT, "bash", self.marker, self.deps_marker, str(write_end),
+                *(str(len(part)) for part in parts), *(w for part in parts for w in part),
+                *run]  # fmt: skip
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(write_end,), env=e.env(self.folder), cwd=str(self.folder),
-            start_new_session=True, preexec_fn=_die_with_grader,
+            e.wrap(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(write_end,), env=e.env(self.folder),
+            cwd=str(self.folder), start_new_session=True, preexec_fn=_die_with_grader,
         )  # fmt: skip
         os.close(write_end)
         assert self._proc.stdout is not None
         self._build_log = Tail(self._proc.stdout)
         self._server_log = Tail(os.fdopen(read_end, "rb"))
 
+    def start(self) -> None:
+        """Copy the (trained) context, then let the script build the image and run it. The
+        dependency store is used only if the steps and the files they read are still the
+        ones it was keyed with (training may have changed them)."""
+        if self._proc is None:
+            self.begin()
+        assert self.folder is not None and self._proc is not None and self._proc.stdin
+        context = self.folder / "context"
+        shutil.copytree(self.source, context, symlinks=True,
+                        ignore=shutil.ignore_patterns(*self.ignore))  # fmt: skip
+        if self.engine.user is not None:
+            uid = self.engine.uid or 0
+            for root, dirs, names in os.walk(context):
+                for entry in [*dirs, *names]:
+                    os.lchown(Path(root) / entry, uid, uid)
+            os.lchown(context, uid, uid)
+        mode = "fresh"
+        text = _dockerfile(context)  # what is built: checked again (training ran meanwhile)
+        problems = dockerfile.policy_problems(dockerfile.parse(text or ""))
+        if text is None or problems:
+            mode = "refused"
+            self.refused = "the grader does not build this Dockerfile:\n- " + "\n- ".join(
+                problems or ["the Dockerfile is missing or unreadable after training"]
+            )
+        elif self.deps is not None:
+            steps = _steps(context)
+            if steps is not None and _deps_key(context, steps, self.engine) == self._key:
+                mode = "shared"
+        with contextlib.suppress(OSError):
+            self._proc.stdin.write(f"{mode}\n".encode())
+            self._proc.stdin.close()
+
+    def _dependency_store(self) -> str:
+        """Find (or claim, to fill it) the store of the source's dependency steps and set
+        `deps`; the store's key ("" and no store when the steps cannot be shared or the store
+        is busy). Reads the source's project files only, through the bounded readers."""
+        if self.engine.name != "podman" or self.folder is None:
+            return ""
+        steps = _steps(self.source)
+        own = self.folder / "deps-context"
+        try:  # the files the steps read, copied as read (what is hashed is what is built)
+            for name in (*(steps.files if steps else ()), ".dockerignore"):
+                path = files.submitted(self.source, name)
+                if path is not None:
+                    (own / name).write_bytes(files.read_bytes(path, root=self.source))
+                    (own / name).chmod(path.lstat().st_mode & 0o777)  # COPY keeps the mode
+        except (OSError, files.FileProblem):
+            return ""
+        key = _deps_key(own, steps, self.engine) if steps is not None else None
+        if steps is None or key is None:
+            return ""
+        store = RUNS / f"deps-{key[:20]}"
+        done = store.with_suffix(".done")
+        if done.exists():
+            fd = _flock(store, shared=True)
+            if fd is not None and done.exists():
+                self.deps, self._deps_fd = store, fd
+                with contextlib.suppress(OSError):
+                    os.utime(store.with_suffix(".lock"))
+                return key
+            if fd is not None:
+                os.close(fd)
+            return ""
+        fd = _flock(store, shared=False)
+        if fd is None:  # another run fills it right now: build without it
+            return ""
+        if done.exists():  # filled meanwhile: read it
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self.deps, self._deps_fd = store, fd
+            return key
+        _remove(store)  # a fill that did not finish
+        store.mkdir(mode=0o700)
+        (self.folder / "deps.Dockerfile").write_text(steps.text)
+        self.deps, self._deps_fd, self._deps_builder = store, fd, True
+        return key
+
     # -- build ----------------------------------------------------------------------------
     def build_result(self, seconds: float = BUILD_SECONDS) -> Build:
         """Wait for the build (up to `seconds` from its start); its exit code and log."""
         assert self._proc is not None and self._build_log is not None
+        if self.refused:
+            return Build(1, self.refused)
         while True:
             text = self._build_log.text()
             before, found, after = text.rpartition(self.marker)
             if found:
                 code = after.strip().split("\n", 1)[0].strip()
+                self._deps_filled(before)
                 before = re.sub(r"\nGRADER-IMAGE-SIZE .*", "", before)
+                before = re.sub(rf"\n{self.deps_marker} -?\d+\n", "\n", before)
                 return Build(int(code) if code.lstrip("-").isdigit() else 1, before,
                              time.monotonic() - self.started_at)  # fmt: skip
             if self._proc.poll() is not None:
@@ -449,6 +547,12 @@ class Run:
                 self.stop()
                 return Build(None, self._build_log.text(), time.monotonic() - self.started_at)
             time.sleep(0.2)
+
+    def _deps_filled(self, log: str) -> None:
+        """Mark the dependency store done when this run filled it (its build exited 0)."""
+        if self._deps_builder and self.deps is not None and f"{self.deps_marker} 0\n" in log:
+            self.deps.with_suffix(".done").touch()
+            self._deps_builder = False
 
     # -- serve ----------------------------------------------------------------------------
     @property
@@ -486,34 +590,59 @@ class Run:
 
     def close(self) -> None:
         """Stop everything and delete the run's folder (storage, context, caches)."""
+        if self._build_log is not None:  # the dependency steps may have been built, unused
+            self._deps_filled(self._build_log.text())
         self.stop()
         if self.engine.name == "docker":
             _run([self.engine.path, "rm", "-f", self.name])
             _run([self.engine.path, "rmi", "-f", self.tag])
-        if self.folder is not None and not self.kept:
+        if self.folder is not None:
             if self.engine.name == "podman" and os.geteuid() != 0:
                 self._engine_cmd(["system", "reset", "--force"])  # files of sub-uids
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder.with_suffix(".lock").unlink(missing_ok=True)
+        if self.deps is not None and self._deps_builder:  # filled only in part: not kept
+            if self.engine.name == "podman" and os.geteuid() != 0:
+                _run(self.engine.wrap([self.engine.path, *self._storage(self.deps), "system",
+                                       "reset", "--force"]),
+                     env=self.engine.env(self.deps), cwd="/")  # fmt: skip
+            _remove(self.deps)
         self.folder = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in (self._lock_fd, self._deps_fd):
+            if fd is not None:
+                os.close(fd)
+        self._lock_fd = self._deps_fd = None
+        self.deps = None
 
 
-# Build, print the marker with the build's exit code, then (if it passed) exec the container
-# with its output on the descriptor given: the build log and the server log are read separately.
+# Build the dependency steps (when this run fills their store); wait for the grader's word
+# ("shared" or "fresh": which build to run; anything else, or none, ends the script); build;
+# print the marker with the build's exit code, then (if it passed) exec the container with its
+# output on the descriptor given: the build log and the server log are read separately.
 _SCRIPT = r"""
-mark=$1; fd=$2; np=$3; nb=$4; ni=$5; shift 5
-"${@:1:$np}" </dev/null >/dev/null 2>&1
-shift "$np"
-"${@:1:$nb}" </dev/null 2>&1
+mark=$1; deps_mark=$2; fd=$3; nd=$4; ns=$5; nf=$6; ni=$7; shift 7
+deps=("${@:1:$nd}"); shift "$nd"
+shared=("${@:1:$ns}"); shift "$ns"
+fresh=("${@:1:$nf}"); shift "$nf"
+inspect=("${@:1:$ni}"); shift "$ni"
+"${deps[@]}" </dev/null 2>&1
 rc=$?
+[ "$nd" -gt 1 ] && echo && echo "$deps_mark $rc"
+read -r mode || exit 0
+if [ "$mode" = shared ]; then
+  [ "$rc" -eq 0 ] && "${shared[@]}" </dev/null 2>&1
+  rc=$?
+elif [ "$mode" = fresh ]; then
+  "${fresh[@]}" </dev/null 2>&1
+  rc=$?
+else
+  exit 0
+fi
 echo
-[ "$rc" -eq 0 ] && echo "GRADER-IMAGE-SIZE $("${@:$((nb+1)):$ni}" </dev/null 2>/dev/null)"
+[ "$rc" -eq 0 ] && echo "GRADER-IMAGE-SIZE $("${inspect[@]}" </dev/null 2>/dev/null)"
 echo "$mark $rc"
 [ "$rc" -eq 0 ] || exit "$rc"
-exec "${@:$((nb+ni+1))}" </dev/null 1>&"$fd" 2>&"$fd"
+exec "$@" </dev/null 1>&"$fd" 2>&"$fd"
 """
 
 
@@ -529,54 +658,77 @@ def helpers() -> None:
         tmp.replace(slirp)
 
 
-KEEP = 4  # kept storages (the most recently used); each holds one submission's layers
+DEPS_KEEP = 4  # dependency stores kept (the most recently used), each ~300 MB for the course
 
 
-def _digest(context: Path, version: str) -> str:
-    """sha256 of everything a build reads from the context: names, modes, links, contents."""
-    digest = hashlib.sha256(f"grader-build-1 {version}\n".encode())
-    for root, dirs, names in sorted(os.walk(context)):
-        dirs.sort()
-        for name in sorted([*dirs, *names]):
-            path = Path(root) / name
-            info = path.lstat()
-            digest.update(f"{path.relative_to(context)}\0{info.st_mode:o}\0".encode())
-            if path.is_symlink():
-                digest.update(os.readlink(path).encode())
-            elif path.is_file():
-                with path.open("rb") as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
-            digest.update(b"\0")
+def _deps_key(context: Path, steps: dockerfile.DependencySteps, engine: Engine) -> str | None:
+    """sha256 of everything the dependency steps' result depends on: their text, the bytes and
+    modes of the files they read, `.dockerignore`, the engine and the base images it holds.
+    None if one of those files is not a plain file (the build then shares nothing)."""
+    digest = hashlib.sha256(f"grader-deps-1\0{engine.version}\0{engine.driver}\0".encode())
+    digest.update(steps.text.encode() + b"\0")
+    images = Path(engine.store) / f"{engine.driver}-images" / "images.json"
+    with contextlib.suppress(OSError):
+        digest.update(hashlib.sha256(images.read_bytes()).digest())
+    for name in (*steps.files, ".dockerignore"):
+        path = context / name
+        if name == ".dockerignore" and not os.path.lexists(path):
+            digest.update(b"no .dockerignore\0")
+            continue
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > files.limit_for(name):
+            return None
+        digest.update(f"{name}\0{path.stat().st_mode:o}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def _try_lock(folder: Path) -> int | None:
-    """The folder's lock if free, and still the lock file in place (not one a sweep unlinked)."""
+def _dockerfile(context: Path) -> str | None:
+    """`context`'s Dockerfile, read through the bounded readers (None: none, or unreadable)."""
     try:
-        fd = _lock(folder)
+        path = files.submitted(context, "Dockerfile")
+        if path is None:
+            return None
+        return files.read_bytes(path, root=context).decode(errors="replace")
+    except (OSError, files.FileProblem):
+        return None
+
+
+def _steps(context: Path) -> dockerfile.DependencySteps | None:
+    """The dependency steps of `context`'s Dockerfile (None: none, or no readable file)."""
+    text = _dockerfile(context)
+    return dockerfile.dependency_steps(text) if text is not None else None
+
+
+def _flock(folder: Path, shared: bool) -> int | None:
+    """The folder's lock (shared or exclusive) if free, on the lock file still in place (not
+    one a sweep has just unlinked); None if another process holds it."""
+    import fcntl
+
+    try:
+        fd = os.open(folder.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         return None
     try:
-        current = os.stat(folder.with_suffix(".lock")).st_ino
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino == os.stat(folder.with_suffix(".lock")).st_ino:
+            return fd
     except OSError:
-        current = -1
-    if os.fstat(fd).st_ino != current:
-        os.close(fd)
-        return None
-    return fd
+        pass
+    os.close(fd)
+    return None
 
 
 def _lock(folder: Path) -> int:
-    import fcntl
-
-    fd = os.open(folder.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise
+    fd = _flock(folder, shared=False)
+    if fd is None:
+        raise OSError(f"{folder} is in use")
     return fd
+
+
+def _remove(folder: Path) -> None:
+    """Delete a run's or a store's folder and its marks (the lock file stays with its holder)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.with_suffix(".done").unlink(missing_ok=True)
 
 
 def _mtime(path: Path) -> float:
@@ -587,28 +739,23 @@ def _mtime(path: Path) -> float:
 
 
 def sweep() -> None:
-    """Delete the folders of runs whose grader is gone (its lock is free)."""
-    import fcntl
-
+    """Delete the folders of runs whose grader is gone (its lock is free), dependency stores
+    left half-filled, and all but the `DEPS_KEEP` most recently used ones."""
     if not RUNS.is_dir():
         return
-    for staged in RUNS.glob("context-*"):  # a grader killed while it copied a context
+    for staged in RUNS.glob("context-*"):  # left by graders before this layout
         with contextlib.suppress(OSError):
             if time.time() - staged.stat().st_mtime > 3600:
                 shutil.rmtree(staged, ignore_errors=True)
-    kept = sorted(RUNS.glob("keep-*.lock"), key=_mtime, reverse=True)
-    for lock in [*RUNS.glob("run-*.lock"), *kept[KEEP:]]:
-        try:
-            fd = os.open(lock, os.O_RDWR)
-        except OSError:  # swept by another grader meanwhile
+    stores = sorted(RUNS.glob("deps-*.lock"), key=_mtime, reverse=True)
+    done = [lock for lock in stores if lock.with_suffix(".done").exists()]
+    stale = [lock for lock in stores if lock not in done[:DEPS_KEEP]]
+    for lock in [*RUNS.glob("run-*.lock"), *RUNS.glob("keep-*.lock"), *stale]:
+        fd = _flock(lock.with_suffix(""), shared=False)
+        if fd is None:  # in use, or swept by another grader meanwhile
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        try:
-            shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
+            _remove(lock.with_suffix(""))
             lock.unlink(missing_ok=True)
         finally:
             os.close(fd)

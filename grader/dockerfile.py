@@ -11,6 +11,7 @@ from dataclasses import dataclass
 class Instruction:
     keyword: str  # upper case: FROM, RUN, COPY, ...
     args: str  # the rest of the (joined) line
+    end: int = 0  # the number of the file's lines up to and including this instruction
 
     def words(self) -> list[str]:
         """Arguments as a list: JSON (exec) form if it parses, else split on white space."""
@@ -109,7 +110,8 @@ def parse(text: str) -> Dockerfile:
     Linear in the size of the file: no regular expression runs over a whole instruction."""
     instructions: list[Instruction] = []
     current: list[str] = []
-    for raw in text.splitlines():
+    number = 0
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not current and (not line or line.startswith("#")):
             continue
@@ -119,17 +121,17 @@ def parse(text: str) -> Dockerfile:
             current.append(line[:-1])
             continue
         current.append(line)
-        _add(instructions, " ".join(current))
+        _add(instructions, " ".join(current), number)
         current = []
     if current:
-        _add(instructions, " ".join(current))
+        _add(instructions, " ".join(current), number)
     return Dockerfile(instructions)
 
 
-def _add(instructions: list[Instruction], text: str) -> None:
+def _add(instructions: list[Instruction], text: str, end: int) -> None:
     keyword, _, args = text.strip().partition(" ")
     if keyword:
-        instructions.append(Instruction(keyword.upper(), args.strip()))
+        instructions.append(Instruction(keyword.upper(), args.strip(), end))
 
 
 # Linear-time matching for the static checks: a version not preceded by a digit or a dot (no
@@ -246,3 +248,104 @@ def external_images(df: Dockerfile) -> list[str]:
                     if name.lower() not in stages and not name.isdigit():
                         images.append(name)
     return list(dict.fromkeys(images))
+
+
+# -- the dependency steps: what builds of different submissions may share --------------------
+PROJECT_FILES = frozenset({"pyproject.toml", "uv.lock", ".python-version"})
+# Instructions that read nothing of the build context.
+NO_CONTEXT = frozenset(
+    {"ARG", "ENV", "WORKDIR", "LABEL", "USER", "EXPOSE", "SHELL", "CMD", "ENTRYPOINT",
+     "STOPSIGNAL", "HEALTHCHECK", "VOLUME", "MAINTAINER"}
+)  # fmt: skip
+DIRECTIVE = re.compile(r"#\s*(syntax|escape|check)\s*=", re.I)
+
+
+@dataclass(frozen=True)
+class DependencySteps:
+    """The first steps of a Dockerfile, up to the RUN that installs from uv.lock."""
+
+    text: str  # the Dockerfile's first lines, exactly as written, up to that RUN
+    files: tuple[str, ...]  # the files of the folder these steps read (project files only)
+
+
+def _project_file(source: str) -> str | None:
+    name = source.strip().removeprefix("./")
+    return name if name in PROJECT_FILES else None
+
+
+def _run_reads(options: list[str]) -> set[str] | None:
+    """The project files a RUN step mounts; None if it reads anything else of the folder."""
+    read: set[str] = set()
+    for option in options:
+        name, _, value = option.partition("=")
+        if name != "--mount":
+            return None
+        spec = dict(part.partition("=")[::2] for part in value.split(","))
+        kind = spec.get("type", "bind")
+        if kind in ("cache", "tmpfs") and "id" not in spec and "from" not in spec:
+            continue
+        source = _project_file(spec.get("source", spec.get("src", "")))
+        if kind != "bind" or "from" in spec or source is None:
+            return None
+        read.add(source)
+    return read
+
+
+def _copy_reads(options: list[str], rest: str) -> set[str] | None:
+    """The project files a COPY step copies; None if it copies anything else of the folder."""
+    external = False
+    for option in options:
+        name, _, value = option.partition("=")
+        if name == "--from":
+            external = bool(value) and not value.isdigit()  # an image, not an earlier stage
+        elif name not in ("--chown", "--chmod", "--link"):
+            return None
+    words = Instruction("COPY", rest).words()
+    if external:
+        return set()  # files of an image (uv's, in the course), none of the folder
+    sources = [_project_file(w) for w in words[:-1]]
+    if not sources or None in sources:
+        return None
+    return {s for s in sources if s is not None}
+
+
+def dependency_steps(text: str) -> DependencySteps | None:
+    """The steps a build may share with other submissions' builds, or None.
+
+    These are the Dockerfile's first instructions, in its first stage, up to the last RUN after
+    which uv.lock has been read, when nothing before it reads a file of the folder other than
+    pyproject.toml, uv.lock and .python-version (copied, or bind-mounted by name) - the
+    course's `uv sync --locked` layer. Their result depends on their text and those files
+    only, so a build of the same text with byte-identical files may reuse it."""
+    lines = text.splitlines()
+    if lines and DIRECTIVE.match(lines[0].strip()):
+        return None  # parser directives change how the file reads
+    read: set[str] = set()
+    last: Instruction | None = None
+    stages = 0
+    for ins in parse(text).instructions:
+        options, rest = flags(ins.args)
+        if "<<" in ins.args:
+            break  # a heredoc: not read here
+        if ins.keyword == "FROM":
+            stages += 1
+            if stages > 1:
+                break
+            continue
+        if ins.keyword in NO_CONTEXT:
+            continue
+        found = (
+            _run_reads(options)
+            if ins.keyword == "RUN"
+            else _copy_reads(options, rest)
+            if ins.keyword == "COPY"
+            else None
+        )
+        if found is None:
+            break
+        read |= found
+        if ins.keyword == "RUN" and "uv.lock" in read:
+            last = ins
+    if last is None:
+        return None
+    return DependencySteps("\n".join(lines[: last.end]) + "\n", tuple(sorted(read)))

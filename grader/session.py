@@ -219,8 +219,9 @@ class Grading:
         """`python train.py` in the scratch copy (the models it writes replace submitted ones).
 
         What does not need the models starts beside it: the probe process (it imports
-        scikit-learn and FastAPI meanwhile), `uv lock --check`, the grader's own records, the
-        container engine's detection. The image build starts as soon as training ends."""
+        scikit-learn and FastAPI meanwhile), `uv lock --check`, the grader's own records, and
+        (from the project files, read before train.py starts) the build of the Dockerfile's
+        dependency steps. The image build proper starts as soon as training ends."""
         limits = Limits(wall_seconds=self.spec.train_seconds)
         kept = self.sandbox.scratch.parent / "submitted-models"  # outside the sandbox's reach
         kept.mkdir(exist_ok=True)
@@ -229,6 +230,8 @@ class Grading:
             if path.is_file() and not path.is_symlink():
                 shutil.copy2(path, kept / name)
             path.unlink(missing_ok=True)
+        if 6 in self.stages:
+            self._begin_build()
         training = self.sandbox.start([self.python, "train.py"], limits, self.data_env())
         if self.probe_parts:
             self._warm = self._start_probe(wait_seconds=self.spec.train_seconds)
@@ -236,8 +239,6 @@ class Grading:
             self._lock_run = self._start_lock_check()
         with contextlib.suppress(Exception):  # a missing dataset fails in the checks that need it
             self.probes  # noqa: B018
-        if 6 in self.stages:
-            self.engine  # noqa: B018
         result = training.wait()
         if not result.ok and self.python != sys.executable:
             missing = environment.missing_module(result.tail(40))
@@ -458,26 +459,46 @@ class Grading:
         df = self.dockerfile
         return dockerfile.policy_problems(df) if df is not None else []
 
+    def _new_run(self) -> containers.Run | None:
+        """The container run of this submission's Dockerfile (None: no engine, no Dockerfile,
+        or one the policy refuses: then 6.x say why and nothing is built)."""
+        engine = self._engine[0]
+        if engine is None:
+            return None
+        try:
+            df = self.dockerfile
+            if df is None or self.dockerfile_policy:
+                return None
+        except CheckFailed:  # an unreadable Dockerfile: 6.x say why
+            return None
+        return containers.Run(
+            engine, self.nonce, self.sandbox.scratch, self.served_port,
+            images=dockerfile.external_images(df), ignore=(*IGNORED, ".cache"),
+        )  # fmt: skip
+
+    def _begin_build(self) -> None:
+        """Before training, while no student code has run: the run's folder and the build of
+        the Dockerfile's dependency steps, which need no trained model (`containers.Run`)."""
+        run = self._new_run()
+        if run is not None:
+            self._container_run = run
+            run.begin()
+
     def _start_build(self) -> None:
         """Build the trained folder's image in the background, then start its container, as
         the build user, in a storage and a pid namespace of the run's own (`containers.Run`):
         the service starts while stages 1-5 are graded. The context is a copy of the scratch
         folder without the caches of the sandboxed steps; a Dockerfile the policy refuses,
         or a symlink leading out of the folder, is not built at all."""
-        engine = self._engine[0]
-        assert engine is not None
-        try:
-            df = self.dockerfile
-            if df is None or self.dockerfile_policy or self.context_problem:
-                return
-        except CheckFailed:  # an unreadable Dockerfile: 6.x say why
+        if self.context_problem:
+            if self._container_run is not None:
+                self._container_run.close()
+                self._container_run = None
             return
-        run = containers.Run(
-            engine, self.nonce, self.sandbox.scratch, self.served_port,
-            images=dockerfile.external_images(df), ignore=(*IGNORED, ".cache"),
-        )  # fmt: skip
-        self._container_run = run
-        run.start()
+        run = self._container_run or self._new_run()
+        if run is not None:
+            self._container_run = run
+            run.start()
 
     @functools.cached_property
     def context_problem(self) -> str:

@@ -4,7 +4,8 @@ feedback names the cause in the homework's own terms."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grader_variants as variants
 import pytest
@@ -40,19 +41,41 @@ def test_every_cohort_variant_has_an_expectation() -> None:
     assert set(variants.COHORT) == set(FULL_MARKS) | set(MISTAKES)
 
 
+@pytest.fixture(scope="module")
+def graded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """results.json of each selected variant, graded two at a time (as `grade batch --jobs 2`
+    grades a cohort)."""
+    selected = {
+        item.callspec.params["variant"]
+        for item in request.session.items
+        if hasattr(item, "callspec")
+        and "variant" in item.callspec.params
+        and item.module is request.module
+    }
+
+    def one(variant: str) -> tuple[str, dict[str, Any]]:
+        folder = variants.build(variant, tmp_path_factory.mktemp(variant))
+        return variant, grade(folder, "--spec", "credit", "--engine", "none")[1]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, sorted(selected)))
+
+
 @pytest.mark.parametrize("variant", FULL_MARKS)
-def test_correct_work_keeps_full_marks(variant: str, tmp_path: Path) -> None:
-    folder = variants.build(variant, tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--engine", "none")
+def test_correct_work_keeps_full_marks(variant: str, graded: dict[str, dict[str, Any]]) -> None:
+    results = graded[variant]
     assert not failed(results), failed(results)
     assert results["score"] == results["max_score"] > 0
 
 
 @pytest.mark.parametrize("variant", sorted(MISTAKES))
-def test_each_mistake_costs_once_and_is_named(variant: str, tmp_path: Path) -> None:
+def test_each_mistake_costs_once_and_is_named(
+    variant: str, graded: dict[str, dict[str, Any]]
+) -> None:
     checks, most, words = MISTAKES[variant]
-    folder = variants.build(variant, tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--engine", "none")
+    results = graded[variant]
     problems = failed(results)
     assert set(problems) == checks, problems
     assert lost(results) <= most

@@ -163,6 +163,131 @@ def test_students_share_no_cache_mount_and_no_layer(
     assert held == ["cache held: "], held  # alice's cache is not bob's (class 5)
 
 
+# -- the one thing builds share: dependency steps of identical inputs ------------------------
+DEPENDENCIES = f"""\
+    FROM {BASE}
+    WORKDIR /app
+    RUN --mount=type=bind,source=uv.lock,target=/app/uv.lock \\
+        sh -c 'cp uv.lock /deps.txt; echo "deps built: $(cat uv.lock)"'
+    COPY app.txt /app.txt
+    CMD ["sh", "-c", "echo deps: $(cat /deps.txt) app: $(cat /app.txt); sleep 30"]
+    """
+
+
+def test_dependency_steps_are_the_lock_install_and_nothing_after() -> None:
+    """What may be shared: the first steps up to the RUN that reads uv.lock, when they read
+    nothing else of the folder; a step reading anything else ends them."""
+    steps = dockerfile.dependency_steps(textwrap.dedent(DEPENDENCIES))
+    assert steps is not None and steps.files == ("uv.lock",)
+    assert steps.text.rstrip().endswith('echo "deps built: $(cat uv.lock)"\'')
+    assert "COPY app.txt" not in steps.text
+    course = (Path(__file__).parents[2] / "solutions" / "Dockerfile").read_text()
+    steps = dockerfile.dependency_steps(course)
+    assert steps is not None and steps.files == ("pyproject.toml", "uv.lock")
+    assert steps.text.rstrip().endswith("uv sync --locked --no-install-project --no-dev")
+    copied = f"FROM {BASE}\nCOPY pyproject.toml uv.lock ./\nRUN uv sync --locked\nCOPY . .\n"
+    steps = dockerfile.dependency_steps(copied)
+    assert steps is not None and steps.files == ("pyproject.toml", "uv.lock")
+    assert "COPY . ." not in steps.text
+    for text in (
+        f"FROM {BASE}\nCOPY . .\nRUN uv sync --locked\n",  # the whole folder first
+        f"FROM {BASE}\nRUN --mount=type=bind,target=/src uv sync --locked\n",  # no source
+        f"FROM {BASE}\nCOPY uv.lock app.py ./\nRUN uv sync --locked\n",  # app.py too
+        f"FROM {BASE}\nRUN --mount=type=cache,target=/c echo no lock read\n",  # no uv.lock
+        f"FROM {BASE}\nADD uv.lock .\nRUN uv sync --locked\n",  # ADD: not shared
+        f"# escape=`\nFROM {BASE}\nCOPY uv.lock .\nRUN uv sync --locked\n",  # a directive
+        f"FROM {BASE}\nCOPY uv.lock .\nRUN <<EOF\nuv sync --locked\nEOF\n",  # a heredoc
+        f"FROM {BASE} AS a\nRUN echo\nFROM {BASE}\nCOPY uv.lock .\nRUN uv sync --locked\n",
+    ):
+        assert dockerfile.dependency_steps(text) is None, text
+
+
+def _served(run: containers.Run, word: str) -> str:
+    deadline = time.monotonic() + 60
+    while word not in run.server_log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return run.server_log()
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_only_identical_dependency_steps_share_their_layer(
+    engine: containers.Engine, tmp_path: Path
+) -> None:
+    """Alice's dependency steps are built once into their store; Bob (same Dockerfile, same
+    uv.lock bytes, his own app) reuses them and serves his own app; Carol (another uv.lock)
+    and Dave (no uv.lock) share nothing (class 6: results come from each student's files)."""
+    if engine.name != "podman":
+        pytest.skip("the dependency store is podman's")
+    lock = f"lock-{uuid.uuid4().hex[:8]}"  # unique: no store of an earlier run matches
+    students = {
+        "alice": (DEPENDENCIES, {"uv.lock": lock, "app.txt": "alice-app"}),
+        "bob": (DEPENDENCIES, {"uv.lock": lock, "app.txt": "bob-app"}),
+        "carol": (DEPENDENCIES, {"uv.lock": lock + "-carol", "app.txt": "carol-app"}),
+        "dave": (DEPENDENCIES, {"app.txt": "dave-app"}),
+    }
+    seen = {}
+    for student, (text, given) in students.items():
+        run = _run(engine, _context(tmp_path, text, **given))
+        try:
+            build = run.build_result(300)
+            served = _served(run, "app:") if build.returncode == 0 else ""
+            seen[student] = (build, served)
+        finally:
+            run.close()
+    alice, bob, carol, dave = (seen[s] for s in students)
+    assert alice[0].returncode == 0 and f"deps built: {lock}" in alice[0].log, alice[0].log
+    assert f"deps: {lock} app: alice-app" in alice[1]
+    assert bob[0].returncode == 0, bob[0].log[-3000:]
+    assert f"deps built: {lock}" not in bob[0].log and "Using cache" in bob[0].log, bob[0].log
+    assert f"deps: {lock} app: bob-app" in bob[1]  # his app on the shared layer
+    assert f"deps built: {lock}-carol" in carol[0].log  # her own lock, built for her
+    assert f"deps: {lock}-carol app: carol-app" in carol[1]
+    assert "Using cache" not in dave[0].log, dave[0].log[-2000:]  # no uv.lock: nothing shared
+    assert lock not in dave[1]
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_what_training_changes_is_checked_again_before_the_build(
+    engine: containers.Engine, tmp_path: Path
+) -> None:
+    """The dependency steps are keyed and built from the files read before training; what
+    train.py then changes is checked again: a rewritten uv.lock builds without the store, a
+    rewritten Dockerfile meets the policy again."""
+    if engine.name != "podman":
+        pytest.skip("the dependency store is podman's")
+    lock = f"lock-{uuid.uuid4().hex[:8]}"
+    first = _run(engine, _context(tmp_path, DEPENDENCIES, **{"uv.lock": lock, "app.txt": "a"}))
+    try:
+        assert first.build_result(300).returncode == 0
+    finally:
+        first.close()
+    for change, name, text in (
+        ("lock", "uv.lock", lock + "-rewritten"),
+        ("dockerfile", "Dockerfile", textwrap.dedent(CVE_9675)),
+    ):
+        context = _context(tmp_path, DEPENDENCIES, **{"uv.lock": lock, "app.txt": change})
+        df = dockerfile.parse((context / "Dockerfile").read_text())
+        run = containers.Run(engine, uuid.uuid4().hex[:12], context, 9696,
+                             images=dockerfile.external_images(df))  # fmt: skip
+        try:
+            run.begin()  # before training: the store of the submitted files is found
+            assert run.deps is not None
+            (context / name).write_text(text)  # what train.py did
+            run.start()
+            build = run.build_result(300)
+            served = _served(run, "app:") if build.returncode == 0 else ""
+        finally:
+            run.close()
+        if change == "lock":
+            assert build.returncode == 0 and "Using cache" not in build.log, build.log[-2000:]
+            assert f"deps: {lock}-rewritten app: lock" in served
+        else:
+            assert build.returncode == 1 and "does not build" in build.log, build.log[-2000:]
+            assert "id=" in build.log and "STEP" not in build.log
+
+
 # -- class 7: nothing outlives the grader ---------------------------------------------------
 KILLED = """
 import sys, time
@@ -221,12 +346,7 @@ def test_a_killed_grader_leaves_no_build_container_or_folder(
         time.sleep(0.5)
     assert not left, f"left behind: {left}"
     containers.sweep()
-    if folder.name.startswith("keep-"):  # kept for the same inputs: free for the next run
-        fd = containers._try_lock(folder)
-        assert fd is not None, "the dead run still holds its storage"
-        os.close(fd)
-    else:
-        assert not folder.exists(), "the run's storage was not swept"
+    assert not folder.exists(), "the run's storage was not swept"
 
 
 # -- class 8: bounded logs and requests ------------------------------------------------------
