@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -58,11 +59,21 @@ def grade(args: argparse.Namespace, root: Path) -> Report:
             *options.forward(vars(args), "pytest"), "--grader-results", str(results),
         ]  # fmt: skip
         output = io.StringIO()
+        # Only the contracts' own conftest: no plugin the environment happens to hold (the
+        # course's dev group brings schemathesis, hypothesis, anyio: 2 s of imports per grading,
+        # and a plugin could change how checks run).
+        autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         try:
             with contextlib.redirect_stdout(output):
                 code = pytest.main(argv)
         except KeyboardInterrupt:
             raise Interrupted from None
+        finally:
+            if autoload is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            else:
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
         if code == pytest.ExitCode.INTERRUPTED:
             raise Interrupted
         broken = code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
