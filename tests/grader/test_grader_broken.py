@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grader_variants as variants
 import pytest
@@ -16,12 +18,81 @@ from support import copy_step, data_env, free_port, server
 
 pytestmark = pytest.mark.slow
 
+CREDIT = ("--spec", "credit")
 
-def test_500_on_bad_input(tmp_path: Path) -> None:
+
+def _variant(name: str) -> Callable[[Path], Path]:
+    return lambda tmp: variants.build(name, tmp)
+
+
+def _foreign_pickle(tmp: Path) -> Path:
+    """05 with a pipeline.bin that says scikit-learn 1.5.2 wrote it."""
+    folder = copy_step("05-uv", tmp)
+    code = (
+        "import pickle, sklearn.base; sklearn.base.__version__ = '1.5.2';"
+        "from sklearn.linear_model import LogisticRegression;"
+        "pickle.dump(LogisticRegression(), open('pipeline.bin', 'wb'))"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=folder, check=True)
+    return folder
+
+
+def _never_listens(tmp: Path) -> Path:
+    folder = copy_step("03-fastapi", tmp)
+    predict = folder / "predict.py"
+    predict.write_text("import time\ntime.sleep(3600)\n" + predict.read_text())
+    return folder
+
+
+def _kills_its_loader(tmp: Path) -> Path:
+    folder = copy_step("04-pydantic", tmp)
+    train = folder / "train.py"
+    train.write_text(
+        train.read_text()
+        + "\n\nimport os as _os\n\n\nclass _Abort:\n    def __reduce__(self):\n"
+        + "        return (_os.abort, ())\n\n\n"
+        + "with open('model.bin', 'wb') as _f:\n    pickle.dump(_Abort(), _f)\n"
+    )
+    return folder
+
+
+# name: (how to build the submission, grade arguments); graded two at a time, once a module
+GRADINGS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
+    "lax-numbers": (_variant("lax-numbers"), (*CREDIT, "--stage", "4", "--only", "4")),
+    "owner-as-str": (_variant("owner-as-str"), (*CREDIT, "--stage", "4", "--only", "4")),
+    "pickle-version": (_variant("pickle-version"), (*CREDIT, "--stage", "5", "--only", "5")),
+    "lock-without-pandas": (_variant("lock-without-pandas"), (*CREDIT, "--stage", "5")),
+    "foreign-pickle": (_foreign_pickle, ("--stage", "5", "--only", "5")),
+    "missing-lock": (_variant("missing-lock"), (*CREDIT, "--stage", "5", "--only", "5")),
+    "stale-lock": (_variant("stale-lock"), (*CREDIT, "--stage", "5", "--only", "5")),
+    **{
+        name: (_variant(name), (*CREDIT, "--stage", "6", "--only", "6", "--engine", "none"))
+        for name in ("docker-loopback", "docker-root")
+    },
+    "fly-wrong-port": (_variant("fly-wrong-port"), (*CREDIT, "--stage", "7", "--only", "7")),
+    "fly-bool-autostop": (_variant("fly-bool-autostop"), (*CREDIT, "--stage", "7", "--only", "7")),
+    "never-listens": (_never_listens, ("--stage", "3", "--only", "3", "--start-seconds", "8")),
+    "kills-its-loader": (_kills_its_loader, ("--stage", "4")),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, dict[str, Any]]]:
+    """(exit code, results.json) of every grading above, two at a time (CI time)."""
+
+    def one(name: str) -> tuple[str, tuple[int, dict[str, Any]]]:
+        build, args = GRADINGS[name]
+        code, results, _ = grade(build(tmp_path_factory.mktemp(name)), *args)
+        return name, (code, results)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, GRADINGS))
+
+
+def test_500_on_bad_input(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
     """A number without bounds or allow_inf_nan=False: "Infinity" reaches scikit-learn (500);
     4.6 says so, with the server's traceback under it."""
-    folder = variants.build("lax-numbers", tmp_path)
-    code, results, _ = grade(folder, "--spec", "credit", "--stage", "4", "--only", "4")
+    code, results = graded["lax-numbers"]
     assert code == 1
     problems = failed(results)
     assert set(problems) == {"4.6"} and lost(results) == 1
@@ -30,61 +101,53 @@ def test_500_on_bad_input(tmp_path: Path) -> None:
     assert "ValueError: Input X contains infinity" in problems["4.6"]  # the cause, logged
 
 
-def test_no_422_for_unknown_category(tmp_path: Path) -> None:
-    folder = variants.build("owner-as-str", tmp_path)
-    code, results, _ = grade(folder, "--spec", "credit", "--stage", "4", "--only", "4")
+def test_no_422_for_unknown_category(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    code, results = graded["owner-as-str"]
     assert code == 1
     problems = failed(results)
     assert {"4.4", "4.7"} <= set(problems) <= {"4.4", "4.7", "4.9", "4.50"}
     assert "Literal" in problems["4.4"] and "`owner`" in problems["4.7"]
 
 
-def test_model_pickled_by_another_sklearn(tmp_path: Path) -> None:
-    folder = variants.build("pickle-version", tmp_path)
-    code, results, _ = grade(folder, "--spec", "credit", "--stage", "5", "--only", "5")
+def test_model_pickled_by_another_sklearn(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    code, results = graded["pickle-version"]
     assert code == 1
     problems = failed(results)
     assert set(problems) == {"5.4"} and lost(results) == 2
     assert "was written by scikit-learn 1.6.1, your uv.lock pins 1.9.1" in problems["5.4"]
 
 
-def test_lock_that_lacks_what_train_imports(tmp_path: Path) -> None:
+def test_lock_that_lacks_what_train_imports(
+    graded: dict[str, tuple[int, dict[str, Any]]],
+) -> None:
     """train.py runs in the environment uv.lock describes; pandas is not in it: 5.3 says so,
     once, and the grader trains with its own packages so that nothing else is charged."""
-    folder = variants.build("lock-without-pandas", tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--stage", "5")
+    _, results = graded["lock-without-pandas"]
     problems = failed(results)
     assert set(problems) == {"5.3"} and lost(results) == 1, problems
     assert "train.py imports `pandas`, which your uv.lock does not install" in problems["5.3"]
 
 
-def test_submitted_pickle_of_another_sklearn(tmp_path: Path) -> None:
+def test_submitted_pickle_of_another_sklearn(
+    graded: dict[str, tuple[int, dict[str, Any]]],
+) -> None:
     """The pickle a student ships is checked, even if train.py would write a good one."""
-    folder = copy_step("05-uv", tmp_path)
-    code = (
-        "import pickle, sklearn.base; sklearn.base.__version__ = '1.5.2';"
-        "from sklearn.linear_model import LogisticRegression;"
-        "pickle.dump(LogisticRegression(), open('pipeline.bin', 'wb'))"
-    )
-    subprocess.run([sys.executable, "-c", code], cwd=folder, check=True)
-    _, results, _ = grade(folder, "--stage", "5", "--only", "5")
+    _, results = graded["foreign-pickle"]
     assert set(failed(results)) == {"5.4"}
     assert "scikit-learn 1.5.2, your uv.lock pins 1.9.1" in failed(results)["5.4"]
 
 
-def test_missing_uv_lock(tmp_path: Path) -> None:
+def test_missing_uv_lock(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
     """Charged where it is named: 5.1 (the file), 5.2 (nothing to check), 5.51 (the wheel's
     hash needs the lock); the version is still read from pyproject.toml's pin."""
-    folder = variants.build("missing-lock", tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--stage", "5", "--only", "5")
+    _, results = graded["missing-lock"]
     problems = failed(results)
     assert set(problems) == {"5.1", "5.2", "5.51"} and lost(results) == 4
     assert "uv lock" in problems["5.1"] and "not checked because 5.1 failed" in problems["5.2"]
 
 
-def test_stale_uv_lock(tmp_path: Path) -> None:
-    folder = variants.build("stale-lock", tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--stage", "5", "--only", "5")
+def test_stale_uv_lock(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    _, results = graded["stale-lock"]
     problems = failed(results)
     assert set(problems) == {"5.2"} and lost(results) == 2
     assert "out of date" in problems["5.2"] and "`uv lock`" in problems["5.2"]
@@ -94,10 +157,10 @@ def test_stale_uv_lock(tmp_path: Path) -> None:
     ("variant", "check", "fix"),
     [("docker-loopback", "6.7", "--host 0.0.0.0"), ("docker-root", "6.6", "USER app")],
 )
-def test_dockerfile_variants(tmp_path: Path, variant: str, check: str, fix: str) -> None:
-    folder = variants.build(variant, tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--stage", "6", "--only", "6",
-                          "--engine", "none")  # fmt: skip
+def test_dockerfile_variants(
+    graded: dict[str, tuple[int, dict[str, Any]]], variant: str, check: str, fix: str
+) -> None:
+    _, results = graded[variant]
     problems = failed(results)
     assert set(problems) == {check} and lost(results) == 1
     assert fix in problems[check]
@@ -147,44 +210,31 @@ def test_fly_internal_port_and_live_url(tmp_path: Path) -> None:
     assert not failed(good) and good["score"] == good["max_score"] == 9
 
 
-def test_fly_internal_port(tmp_path: Path) -> None:
-    folder = variants.build("fly-wrong-port", tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--stage", "7", "--only", "7")
+def test_fly_internal_port(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    _, results = graded["fly-wrong-port"]
     problems = failed(results)
     assert set(problems) == {"7.2"} and lost(results) == 2
     assert "internal_port = 9696" in problems["7.2"]
 
 
-def test_fly_toml_as_flyctl_reads_it(tmp_path: Path) -> None:
+def test_fly_toml_as_flyctl_reads_it(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
     """auto_stop_machines = true: the schema lists strings only, flyctl takes the boolean."""
-    folder = variants.build("fly-bool-autostop", tmp_path)
-    _, results, _ = grade(folder, "--spec", "credit", "--stage", "7", "--only", "7")
+    _, results = graded["fly-bool-autostop"]
     assert not failed(results)
 
 
-def test_app_that_never_listens(tmp_path: Path) -> None:
-    folder = copy_step("03-fastapi", tmp_path)
-    predict = folder / "predict.py"
-    predict.write_text("import time\ntime.sleep(3600)\n" + predict.read_text())
-    code, results, _ = grade(folder, "--stage", "3", "--only", "3", "--start-seconds", "8")
+def test_app_that_never_listens(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    code, results = graded["never-listens"]
     assert code == 1
     problems = failed(results)
     assert set(problems) == {"3.1", "3.2", "3.3", "3.4", "3.5"} and lost(results) == 8
     assert "did not listen on port 9696 within" in problems["3.1"]
 
 
-def test_pickle_that_kills_its_loader(tmp_path: Path) -> None:
+def test_pickle_that_kills_its_loader(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
     """model.bin aborts the process that unpickles it: the model checks fail with the reason;
     the server (forked from the same warm probe process) still answers."""
-    folder = copy_step("04-pydantic", tmp_path)
-    train = folder / "train.py"
-    train.write_text(
-        train.read_text()
-        + "\n\nimport os as _os\n\n\nclass _Abort:\n    def __reduce__(self):\n"
-        + "        return (_os.abort, ())\n\n\n"
-        + "with open('model.bin', 'wb') as _f:\n    pickle.dump(_Abort(), _f)\n"
-    )
-    code, results, _ = grade(folder, "--stage", "4")
+    code, results = graded["kills-its-loader"]
     assert code == 1
     problems = failed(results)
     assert {"1.2", "1.3", "1.4"} <= set(problems), problems

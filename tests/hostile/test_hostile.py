@@ -282,19 +282,25 @@ def test_fork_bomb_does_not_harm_a_student_graded_at_the_same_time(
         cases[name].build(folder, ctx)
         runs[name] = folder, ctx.out
     folder, out = runs["fork-bomb"]
-    cmd = [sys.executable, str(GRADE), "35", str(folder), "--spec", "churn", *S1]
+    cmd = [sys.executable, str(GRADE), "60", str(folder), "--spec", "churn", *S1]
     with (out / "bomb.txt").open("w") as log:
         bomb = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=data_env())
+        tracker = Tracker(bomb.pid)
         try:
-            time.sleep(8)  # the bomb is at its limit now, for the next ~25 s
+            time.sleep(8)  # the bomb is at its limit now, for the next ~50 s
+            tracker.poll()
             folder, out = runs["honest"]
             _, _, _, _, left = grade(folder, out, cases["honest"].args)
+            tracker.poll()
             bomb_running = bomb.poll() is None
         finally:
-            bomb.wait(timeout=300)
+            bomb.kill()  # its grader killed, as `grade batch --timeout` does: the bomb goes too
+            bomb.wait(timeout=60)
+        bomb_left = tracker.alive(wait=20)
     results = json.loads((out / "results.json").read_text())
     print(f"\nhonest next to a fork bomb: {results['score']:g}/{results['max_score']:g}")
     assert bomb_running, "the bomb ended before the honest grading did: test proves nothing"
     failed = [t["name"] for t in results["tests"] if t["status"] == "failed"]
     assert not failed, f"the honest student lost points to the other's fork bomb: {failed}"
     assert not left
+    assert not bomb_left, f"the bomb outlived its killed grader: {bomb_left[:5]}"

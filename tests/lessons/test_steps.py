@@ -10,6 +10,7 @@ import pickle
 import re
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,11 +74,13 @@ def run(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedP
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
     """Each step copied to a scratch folder and trained there: {step: (folder, train output)}."""
     base = tmp_path_factory.mktemp("steps")
-    out = {}
-    for step in ALL_STEPS:
-        folder = copy_step(step, base)
-        out[step] = (folder, run(folder, "python", "train.py").stdout)
-    return out
+    folders = {step: copy_step(step, base) for step in ALL_STEPS}
+
+    def train(step: str) -> tuple[str, tuple[Path, str]]:
+        return step, (folders[step], run(folders[step], "python", "train.py").stdout)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: CI time
+        return dict(pool.map(train, ALL_STEPS))
 
 
 def in_process_probability(folder: Path) -> float:
