@@ -386,18 +386,12 @@ class Run:
         (self.folder / "xdg").mkdir(mode=0o700)
         (self.folder / "deps-context").mkdir()
         self._key = self._dependency_store()
-        owned = ["xdg", "deps-context", "deps.Dockerfile"]
         if self.engine.user is not None:
-            uid = self.engine.uid or 0
-            for name in owned:
-                for root, dirs, names in os.walk(self.folder / name):
-                    for entry in [*dirs, *names]:
-                        os.lchown(Path(root) / entry, uid, uid)
-                with contextlib.suppress(FileNotFoundError):
-                    os.lchown(self.folder / name, uid, uid)
-            os.chown(self.folder, uid, uid)
+            for name in ("xdg", "deps-context", "deps.Dockerfile"):
+                self._give(self.folder / name)
+            os.chown(self.folder, self.engine.uid or 0, self.engine.uid or 0)
             if self.deps is not None and self._deps_builder:
-                os.chown(self.deps, uid, uid)
+                os.chown(self.deps, self.engine.uid or 0, self.engine.uid or 0)
         self.folder.chmod(0o700)
         ensure_images(self.engine, self.images)
         self.host_port = free_port()
@@ -454,11 +448,7 @@ class Run:
         shutil.copytree(self.source, context, symlinks=True,
                         ignore=shutil.ignore_patterns(*self.ignore))  # fmt: skip
         if self.engine.user is not None:
-            uid = self.engine.uid or 0
-            for root, dirs, names in os.walk(context):
-                for entry in [*dirs, *names]:
-                    os.lchown(Path(root) / entry, uid, uid)
-            os.lchown(context, uid, uid)
+            self._give(context)
         mode = "fresh"
         text = _dockerfile(context)  # what is built: checked again (training ran meanwhile)
         problems = dockerfile.policy_problems(dockerfile.parse(text or ""))
@@ -468,12 +458,21 @@ class Run:
                 problems or ["the Dockerfile is missing or unreadable after training"]
             )
         elif self.deps is not None:
-            steps = _steps(context)
+            steps = dockerfile.dependency_steps(text)
             if steps is not None and _deps_key(context, steps, self.engine) == self._key:
                 mode = "shared"
         with contextlib.suppress(OSError):
             self._proc.stdin.write(f"{mode}\n".encode())
             self._proc.stdin.close()
+
+    def _give(self, path: Path) -> None:
+        """`path` and everything under it to the build user (links themselves, not targets)."""
+        uid = self.engine.uid or 0
+        for root, dirs, names in os.walk(path):
+            for entry in [*dirs, *names]:
+                os.lchown(Path(root) / entry, uid, uid)
+        with contextlib.suppress(FileNotFoundError):
+            os.lchown(path, uid, uid)
 
     def _dependency_store(self) -> str:
         """Find (or claim, to fill it) the store of the source's dependency steps and set
@@ -481,7 +480,8 @@ class Run:
         is busy). Reads the source's project files only, through the bounded readers."""
         if self.engine.name != "podman" or self.folder is None:
             return ""
-        steps = _steps(self.source)
+        text = _dockerfile(self.source)
+        steps = dockerfile.dependency_steps(text) if text is not None else None
         own = self.folder / "deps-context"
         try:  # the files the steps read, copied as read (what is hashed is what is built)
             for name in (*(steps.files if steps else ()), ".dockerignore"):
@@ -605,10 +605,6 @@ class Run:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder.with_suffix(".lock").unlink(missing_ok=True)
         if self.deps is not None and self._deps_builder:  # filled only in part: not kept
-            if self.engine.name == "podman" and os.geteuid() != 0:
-                _run(self.engine.wrap([self.engine.path, *self._storage(self.deps), "system",
-                                       "reset", "--force"]),
-                     env=self.engine.env(self.deps), cwd="/")  # fmt: skip
             _remove(self.deps)
         self.folder = None
         for fd in (self._lock_fd, self._deps_fd):
@@ -694,12 +690,6 @@ def _dockerfile(context: Path) -> str | None:
         return files.read_bytes(path, root=context).decode(errors="replace")
     except (OSError, files.FileProblem):
         return None
-
-
-def _steps(context: Path) -> dockerfile.DependencySteps | None:
-    """The dependency steps of `context`'s Dockerfile (None: none, or no readable file)."""
-    text = _dockerfile(context)
-    return dockerfile.dependency_steps(text) if text is not None else None
 
 
 def _flock(folder: Path, shared: bool) -> int | None:

@@ -16,7 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,23 @@ def copy_step(step: str, dest: Path) -> Path:
 def python() -> str:
     """The interpreter of the project's environment (the one running the tests)."""
     return sys.executable
+
+
+def two_at_a_time[K: Hashable, V](work: Callable[[K], V], keys: Iterable[K]) -> dict[K, V]:
+    """{key: work(key)}, two keys at a time (as `grade batch --jobs 2` grades a cohort): the
+    gradings of a module wait on processes, so two share this machine's 2 cores well."""
+    keys = list(keys)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(keys, pool.map(work, keys), strict=True))
+
+
+def selected(request: pytest.FixtureRequest, param: str) -> list[Any]:
+    """The values of the parameter `param` of the tests this session runs from the requesting
+    module (a module fixture then prepares those only, not every case a `-k` left out)."""
+    found: list[Any] = []
+    for item in request.session.items:
+        if item.module is request.module and hasattr(item, "callspec"):  # type: ignore[attr-defined]
+            value = item.callspec.params.get(param)
+            if value is not None and value not in found:
+                found.append(value)
+    return found

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env
+from support import ROOT, data_env, two_at_a_time
 
 from grader import batch, cohort, options, uploads
 from grader.report import FAILED, PASSED, SKIPPED, CheckResult, Report, RunInfo, parse_check_id
@@ -410,20 +410,17 @@ def finished(out: Path) -> int:
 @pytest.fixture(scope="module")
 def alone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Report]:
     """Each distinct variant graded alone with the one-submission CLI (two at a time)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     root = tmp_path_factory.mktemp("alone")
 
-    def one(kind: str) -> tuple[str, Report]:
+    def one(kind: str) -> Report:
         variant(kind, root / kind)
         report = root / f"{kind}.json"
         subprocess.run([sys.executable, "-m", "grader.cli", str(root / kind), *GRADE_ARGS,
                         "--quiet", "--report", str(report)], cwd=ROOT, env=data_env(),
                        capture_output=True, timeout=900, check=False)  # fmt: skip
-        return kind, Report.from_json(json.loads(report.read_text()))
+        return Report.from_json(json.loads(report.read_text()))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, COHORT))
+    return two_at_a_time(one, COHORT)
 
 
 @pytest.mark.slow

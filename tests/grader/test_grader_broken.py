@@ -7,14 +7,13 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import grader_variants as variants
 import pytest
 from grader_helpers import failed, grade, lost, service_folder
-from support import copy_step, data_env, free_port, server
+from support import copy_step, data_env, free_port, server, two_at_a_time
 
 pytestmark = pytest.mark.slow
 
@@ -80,13 +79,14 @@ GRADINGS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
 def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, dict[str, Any]]]:
     """(exit code, results.json) of every grading above, two at a time (CI time)."""
 
-    def one(name: str) -> tuple[str, tuple[int, dict[str, Any]]]:
-        build, args = GRADINGS[name]
-        code, results, _ = grade(build(tmp_path_factory.mktemp(name)), *args)
-        return name, (code, results)
+    folders = {name: tmp_path_factory.mktemp(name) for name in GRADINGS}
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, GRADINGS))
+    def one(name: str) -> tuple[int, dict[str, Any]]:
+        build, args = GRADINGS[name]
+        code, results, _ = grade(build(folders[name]), *args)
+        return code, results
+
+    return two_at_a_time(one, GRADINGS)
 
 
 def test_500_on_bad_input(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:

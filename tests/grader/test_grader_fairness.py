@@ -4,12 +4,12 @@ feedback names the cause in the homework's own terms."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grader_variants as variants
 import pytest
 from grader_helpers import failed, grade, lost
+from support import selected, two_at_a_time
 
 pytestmark = pytest.mark.slow
 
@@ -47,20 +47,14 @@ def graded(
 ) -> dict[str, dict[str, Any]]:
     """results.json of each selected variant, graded two at a time (as `grade batch --jobs 2`
     grades a cohort)."""
-    selected = {
-        item.callspec.params["variant"]
-        for item in request.session.items
-        if hasattr(item, "callspec")
-        and "variant" in item.callspec.params
-        and item.module is request.module
-    }
+    variants_run = selected(request, "variant")
+    folders = {v: tmp_path_factory.mktemp(v) for v in variants_run}
 
-    def one(variant: str) -> tuple[str, dict[str, Any]]:
-        folder = variants.build(variant, tmp_path_factory.mktemp(variant))
-        return variant, grade(folder, "--spec", "credit", "--engine", "none")[1]
+    def one(variant: str) -> dict[str, Any]:
+        folder = variants.build(variant, folders[variant])
+        return grade(folder, "--spec", "credit", "--engine", "none")[1]
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, sorted(selected)))
+    return two_at_a_time(one, variants_run)
 
 
 @pytest.mark.parametrize("variant", FULL_MARKS)

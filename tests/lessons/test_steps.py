@@ -10,7 +10,6 @@ import pickle
 import re
 import signal
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ from support import (
     server,
     step_app,
     stop,
+    two_at_a_time,
 )
 
 if TYPE_CHECKING:  # imported where used: collecting this file stays fast
@@ -76,11 +76,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, s
     base = tmp_path_factory.mktemp("steps")
     folders = {step: copy_step(step, base) for step in ALL_STEPS}
 
-    def train(step: str) -> tuple[str, tuple[Path, str]]:
-        return step, (folders[step], run(folders[step], "python", "train.py").stdout)
+    def train(step: str) -> tuple[Path, str]:
+        return folders[step], run(folders[step], "python", "train.py").stdout
 
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: CI time
-        return dict(pool.map(train, ALL_STEPS))
+    return two_at_a_time(train, ALL_STEPS)
 
 
 def in_process_probability(folder: Path) -> float:
