@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from grader.report import parse_check_id
+from grader.results.report import parse_check_id
 
 MARKER = "check"
 

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import files
+from grader.submission import files
 
 try:
     import fcntl
@@ -125,18 +125,34 @@ def _uv_env(uv: str) -> dict[str, str]:
 def _sync(uv: str, project: Path, venv: Path) -> subprocess.CompletedProcess[str]:
     env = _uv_env(uv)
     env["UV_PROJECT_ENVIRONMENT"] = str(venv)
-    command = [uv, "sync", "--frozen", "--no-install-project", "--no-build", "--all-groups",
-               "--no-config", "--project", str(project)]  # fmt: skip
+    command = [
+        uv,
+        "sync",
+        "--frozen",
+        "--no-install-project",
+        "--no-build",
+        "--all-groups",
+        "--no-config",
+        "--project",
+        str(project),
+    ]
     try:
-        return subprocess.run(command, capture_output=True, text=True, env=env,
-                              timeout=SYNC_SECONDS, check=False, cwd=project)  # fmt: skip
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=SYNC_SECONDS,
+            check=False,
+            cwd=project,
+        )
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(command, 1, "", "uv sync did not finish in time")
 
 
-def install(submission: Path, uv: str | None, shared: bool, scratch: Path) -> LockedEnv:
+def install(submission: Path, uv: str | None, shared: bool, scratch: Path | None) -> LockedEnv:
     """Install the submission's uv.lock; `shared`: reuse an environment of the same lock
-    (only where the sandbox cannot write to it). `scratch` holds a per-run environment."""
+    (only where the sandbox cannot write to it), else in `scratch` (the run's own)."""
     if uv is None:
         return LockedEnv(None)
     started = time.monotonic()
@@ -153,12 +169,16 @@ def install(submission: Path, uv: str | None, shared: bool, scratch: Path) -> Lo
         except files.FileProblem as e:
             return LockedEnv(None, str(e))
         if foreign:
-            return LockedEnv(None, "the grader installs packages from PyPI only; your uv.lock "
-                                   f"takes {', '.join(foreign[:3])} from elsewhere")  # fmt: skip
+            return LockedEnv(
+                None,
+                "the grader installs packages from PyPI only; your uv.lock "
+                f"takes {', '.join(foreign[:3])} from elsewhere",
+            )
         if shared:
             SHARED.mkdir(mode=0o755, exist_ok=True)
             venv = SHARED / key
         else:
+            assert scratch is not None
             venv = scratch / "locked-env"
         with _locked(venv.with_name(venv.name + ".lock")):
             python = venv / "bin" / "python"
@@ -172,9 +192,11 @@ def install(submission: Path, uv: str | None, shared: bool, scratch: Path) -> Lo
                     tail = "\n".join(lines[-8:])
                     if NETWORK.search(output):  # the grader's machine, not the lock
                         return LockedEnv(None, "", time.monotonic() - started, tail)
-                    return LockedEnv(None, f"`uv sync --frozen --no-build` could not install "
-                                           f"your uv.lock:\n{tail}",
-                                     time.monotonic() - started)  # fmt: skip
+                    return LockedEnv(
+                        None,
+                        f"`uv sync --frozen --no-build` could not install your uv.lock:\n{tail}",
+                        time.monotonic() - started,
+                    )
                 for root, dirs, _ in os.walk(venv):  # readable by the sandbox's uid
                     for d in dirs:
                         with contextlib.suppress(OSError):
@@ -208,3 +230,71 @@ def missing_module(output: str) -> str | None:
             name = line.split(marker, 1)[1].strip().strip("'\"").split(".")[0]
             return name if name.isidentifier() else None
     return None
+
+
+# -- interpreters -------------------------------------------------------------------------------
+def real_uv() -> str | None:
+    """The uv binary itself (not a pyenv/asdf shim, which needs the caller's home)."""
+    path = shutil.which("uv")
+    if path is None:
+        return None
+    if "/shims/" in path:
+        pyenv = shutil.which("pyenv")
+        if pyenv:
+            out = subprocess.run(
+                [pyenv, "which", "uv"], capture_output=True, text=True, check=False
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip()
+    return str(Path(path).resolve())
+
+
+def uv_interpreter(uv: str | None, request: str | None = None) -> tuple[str, Path] | None:
+    """(executable, installation) of an interpreter for uv in the sandbox (`UV_PYTHON`): uv's
+    own Pythons and pyenv's live under the real `$HOME`, which the sandbox hides, and uv skips
+    virtual environments' interpreters (a uv installed with pip into a venv found no other).
+    The installation must be visible in the sandbox (read-only).
+
+    `request` is the submission's `.python-version` ("3.13"); the grader's own base
+    interpreter serves when it matches, else the one `uv python find` names."""
+    mine = f"{sys.version_info.major}.{sys.version_info.minor}"
+    wanted = (request or mine).strip()
+    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", wanted):
+        wanted = mine
+    if wanted.startswith(mine) and not wanted.startswith(mine + "0"):
+        base = getattr(sys, "_base_executable", sys.executable)
+        return str(Path(base).resolve()), Path(sys.base_prefix)
+    return _find_interpreter(uv, wanted)
+
+
+def _find_interpreter(uv: str | None, version: str) -> tuple[str, Path] | None:
+    """(base executable, base prefix) of the interpreter `uv python find` names."""
+    if uv is None:
+        return None
+    try:
+        found = subprocess.run(
+            [uv, "python", "find", version],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd="/",
+            check=False,
+        )
+        path = found.stdout.strip()
+        if found.returncode != 0 or not path:
+            return None
+        code = "import sys; print(sys._base_executable); print(sys.base_prefix)"
+        info = subprocess.run(
+            [path, "-I", "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd="/",
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = info.stdout.split("\n")
+    if info.returncode != 0 or len(lines) < 2:
+        return None
+    return str(Path(lines[0]).resolve()), Path(lines[1])

@@ -7,23 +7,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grader.specs import Record
+from grader.specs import CREDIT, Record
 
-# The clients the README asks about. A is the spec's example; B and C are held-out rows of the
-# data (the test part of train_test_split(test_size=0.2, random_state=1)), so the model probe and
-# the HTTP probe already score them: no extra run of the student's code is needed.
-CLIENT_A: Record = {
-    "reports": 0, "age": 45.5, "income": 3.2, "owner": "yes", "selfemp": "no",
-    "dependents": 5, "months": 168, "majorcards": 0, "active": 9,
-}  # fmt: skip
+# The clients the README asks about. A is the spec's example (CREDIT.example); B and C are
+# held-out rows of the data (the test part of train_test_split(test_size=0.2, random_state=1)),
+# so the model probe and the HTTP probe already score them: no extra run of the student's code.
+CLIENT_A: Record = CREDIT.example
 CLIENT_B: Record = {
-    "reports": 1, "age": 40.83333, "income": 2.5, "owner": "yes", "selfemp": "no",
-    "dependents": 1, "months": 96, "majorcards": 1, "active": 8,
-}  # fmt: skip
+    "reports": 1,
+    "age": 40.83333,
+    "income": 2.5,
+    "owner": "yes",
+    "selfemp": "no",
+    "dependents": 1,
+    "months": 96,
+    "majorcards": 1,
+    "active": 8,
+}
 CLIENT_C: Record = {
-    "reports": 0, "age": 26.16667, "income": 2.5, "owner": "no", "selfemp": "yes",
-    "dependents": 0, "months": 18, "majorcards": 0, "active": 0,
-}  # fmt: skip
+    "reports": 0,
+    "age": 26.16667,
+    "income": 2.5,
+    "owner": "no",
+    "selfemp": "yes",
+    "dependents": 0,
+    "months": 18,
+    "majorcards": 0,
+    "active": 0,
+}
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,11 @@ def _folders(path: Path) -> list[Path]:
 
 def _visible_files(path: Path) -> list[str]:
     try:
-        return [e.name for e in os.scandir(path) if not e.name.startswith(".")
-                and not e.is_dir(follow_symlinks=False)]  # fmt: skip
+        return [
+            e.name
+            for e in os.scandir(path)
+            if not e.name.startswith(".") and not e.is_dir(follow_symlinks=False)
+        ]
     except OSError:
         return []
 

@@ -55,8 +55,7 @@ def build(name: str, dest: Path) -> Path:
     for gone in info.get("delete", []):
         (folder / gone).unlink()
     if info.get("pretrain") == "locked":
-        from grader.environment import install
-        from grader.sandbox import real_uv
+        from grader.environment import install, real_uv
 
         scratch = Path(tempfile.mkdtemp(prefix="variant-env-", dir=dest))
         env = install(folder, real_uv(), shared=False, scratch=scratch)

@@ -6,8 +6,10 @@ import math
 from typing import Any
 
 from grader.checks import expect, fail
+from grader.grading.requests import HELDOUT, HttpRun
+from grader.grading.session import Grading
 from grader.probes import http_probe
-from grader.session import Grading, HttpRun
+from grader.submission import lockfile
 
 TOLERANCE = 1e-6
 
@@ -55,18 +57,18 @@ def probe_part(grading: Grading, part: str, file: str) -> dict[str, Any]:
 def probabilities(grading: Grading, part: str, file: str) -> list[float]:
     result = probe_part(grading, part, file)
     values = result.get("probabilities")
-    expect(isinstance(values, list) and len(values) == len(grading.probes.all_records),
+    expect(isinstance(values, list) and len(values) == len(grading.records.all_records),
            f"{file} gave no probabilities for the grader's records")  # fmt: skip
     return [float(v) for v in values]  # type: ignore[union-attr]
 
 
 def heldout_slice(grading: Grading, values: list[float]) -> list[float]:
-    n = len(grading.probes.heldout)
+    n = len(grading.records.heldout)
     return values[1 : 1 + n]
 
 
 def seeded_slice(grading: Grading, values: list[float]) -> list[float]:
-    n = len(grading.probes.heldout)
+    n = len(grading.records.heldout)
     return values[1 + n :]
 
 
@@ -191,7 +193,7 @@ def check_prediction(
     return None
 
 
-def served_probabilities(grading: Grading, run: HttpRun, prefix: str = "heldout-") -> list[float]:
+def served_probabilities(grading: Grading, run: HttpRun, prefix: str = HELDOUT) -> list[float]:
     """The probabilities the service gave the requests whose id starts with `prefix`."""
     spec = grading.spec
     values = []
@@ -234,10 +236,4 @@ def pinned_version(grading: Grading, package: str) -> str | None:
     pyproject.toml."""
     if grading.submitted_file("uv.lock") is not None:
         return grading.locked_version(package)
-    pyproject = grading.submitted_toml("pyproject.toml") or {}
-    project = pyproject.get("project", {})
-    for dep in project.get("dependencies", []) if isinstance(project, dict) else []:
-        name, sep, version = str(dep).partition("==")
-        if sep and name.split("[")[0].strip().lower() == package:
-            return version.split(";")[0].strip()
-    return None
+    return lockfile.pinned_version(grading.submitted_toml("pyproject.toml"), package)

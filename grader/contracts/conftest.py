@@ -1,7 +1,8 @@
 """pytest plugin of the contracts: options, the `grading` fixture, result collection.
 
 Run directly:  uv run pytest grader/contracts --submission 04-pydantic --stage 4
-(the CLI `grade` runs the same tests and prints a summary instead of pytest's output).
+(the CLI `grade` runs the same tests in-process and prints a summary instead of pytest's
+output; it hands its options over as an object, never on a command line).
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import os
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.checks import CheckFailed, info
-from grader.options import add_pytest_options, session_options, values_from_pytest
-from grader.report import FAILED, PASSED, SKIPPED, CheckResult, Report
-from grader.session import Grading
+from grader.grading.session import Grading
+from grader.options import Options, add_arguments, from_values
+from grader.results.report import FAILED, PASSED, SKIPPED, CheckResult, Report
 from grader.specs import DatasetMissing
+from grader.submission.files import FileProblem
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
 STARTED = pytest.StashKey[float]()
@@ -32,16 +35,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("GRADE_SUBMISSION", "."),
         help="the folder to grade (default: $GRADE_SUBMISSION or .)",
     )
-    add_pytest_options(group, os.environ)  # spec, stage, seed, ... (grader/options.py)
+    add_arguments(group, "pytest")  # spec, stage, seed, ... (grader/options.py)
     group.addoption("--grader-results", default=None, help="write the report as JSON here")
+
+
+def _run_plugin(config: pytest.Config) -> Any:
+    """The object `grader.api.grade` handed to pytest (None when pytest was run directly)."""
+    for plugin in config.pluginmanager.get_plugins():
+        if hasattr(plugin, "grader_options"):
+            return plugin
+    return None
+
+
+def _options(config: pytest.Config) -> Options:
+    run = _run_plugin(config)
+    if run is not None:
+        options: Options = run.grader_options
+        return options
+    submission = Path(config.getoption("submission")).resolve()
+    names = (
+        "spec_name",
+        "stage",
+        "only",
+        "seed",
+        "engine",
+        "require_engine",
+        "url",
+        "start_seconds",
+    )
+    return from_values(submission, {n: config.getoption(n) for n in names})
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "check(id, title, points, hidden=False): a graded check")
     config.stash[RESULTS] = []
     config.stash[STARTED] = time.monotonic()
-    submission = Path(config.getoption("submission")).resolve()
-    options = session_options(submission, values_from_pytest(config.getoption))
+    options = _options(config)
     try:  # a setup problem of the run: said once, not as a failure of every check
         options.spec.dataset_path()
     except DatasetMissing as e:
@@ -49,32 +78,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GRADING] = Grading(options)
 
 
-# Modules whose checks belong to some specs only, when the module does not say so itself with
-# a module-level `SPECS = ("credit",)`. Their checks are deselected for the other specs: they
-# are not part of that grading at all (no SKIP line, nothing in results.json).
-SPEC_ONLY: dict[str, tuple[str, ...]] = {"test_answers.py": ("credit",)}
-
-
-def applies(item: pytest.Item, spec: str) -> bool:
-    """Is the check meant for this spec (module-level SPECS, else SPEC_ONLY, else all)?"""
-    module = getattr(item, "module", None)
-    specs = getattr(module, "SPECS", None)
-    if specs is None:
-        specs = SPEC_ONLY.get(item.path.name)
-    return specs is None or spec in specs
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the checks of the graded stages that belong to the spec (a module's `SPECS`)."""
     options = config.stash[GRADING].options
-    stage, only, spec = options.stage, options.only, options.spec.name
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         meta = info(item)
         if meta is None:
             raise pytest.UsageError(f"{item.nodeid} has no @check(...) marker")
-        wanted = meta.stage <= stage and (only is None or meta.stage in only)
-        (keep if wanted and applies(item, spec) else drop).append(item)
+        wanted = meta.stage <= options.stage and (
+            options.only is None or meta.stage in options.only
+        )
+        specs = getattr(getattr(item, "module", None), "SPECS", None)
+        applies = specs is None or options.spec_name in specs
+        (keep if wanted and applies else drop).append(item)
     keep.sort(key=lambda item: info(item).sort_key())  # type: ignore[union-attr]
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -91,11 +109,19 @@ def grading(pytestconfig: pytest.Config) -> Iterator[Grading]:
 
 def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     value = excinfo.value
-    if isinstance(value, CheckFailed):
+    if isinstance(value, (CheckFailed, FileProblem)):
         return str(value)
     if isinstance(value, AssertionError):
         return str(value).split("\nassert ")[0]
     return f"the grader could not complete this check: {type(value).__name__}: {value}"
+
+
+def _status(report: pytest.TestReport) -> str | None:
+    if report.when == "call":
+        return PASSED if report.passed else FAILED if report.failed else SKIPPED
+    if report.when == "setup" and not report.passed:
+        return SKIPPED if report.skipped else FAILED
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -104,21 +130,21 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     meta = info(item)
-    if meta is None:
+    status = _status(report)
+    if meta is None or status is None:
         return report
-    results = item.config.stash[RESULTS]
-    status, output = None, ""
-    if report.when == "call":
-        status = PASSED if report.passed else FAILED if report.failed else SKIPPED
-    elif report.when == "setup" and not report.passed:
-        status = SKIPPED if report.skipped else FAILED
+    output = ""
     if report.skipped and isinstance(report.longrepr, tuple):
         output = str(report.longrepr[2]).removeprefix("Skipped: ")
     elif report.failed and call.excinfo is not None:
         output = _message(call.excinfo)
-    if status is not None:
-        results.append(CheckResult(meta.id, meta.title, meta.stage, meta.points, status,
-                                   output.strip(), meta.hidden))  # fmt: skip
+    options = item.config.stash[GRADING].options
+    if status == SKIPPED and meta.stage == 6 and options.require_engine:
+        status, output = FAILED, "--docker was given but " + output
+    result = CheckResult(
+        meta.id, meta.title, meta.stage, meta.points, status, output.strip(), meta.hidden
+    )
+    item.config.stash[RESULTS].append(result)
     return report
 
 
@@ -127,20 +153,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     grading = config.stash.get(GRADING, None)
     if grading is None:
         return
+    report = Report(
+        submission=str(grading.submission),
+        spec=grading.spec.name,
+        stage=grading.options.stage,
+        seed=grading.options.seed,
+        isolation=grading.isolation,
+        checks=config.stash[RESULTS],
+        seconds=time.monotonic() - config.stash[STARTED],
+    )
+    run = _run_plugin(config)
+    if run is not None:
+        run.grader_report = report
     path = config.getoption("grader_results")
-    isolation = grading.isolation
     if path:
-        report = Report(
-            submission=str(grading.submission),
-            spec=grading.spec.name,
-            stage=grading.options.stage,
-            seed=grading.options.seed,
-            isolation=isolation,
-            checks=config.stash[RESULTS],
-            seconds=time.monotonic() - config.stash[STARTED],
-        )
         Path(path).write_text(json.dumps(report.to_json(), indent=2))
-    grading.remove_image()
     grading.close()
 
 

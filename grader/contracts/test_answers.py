@@ -14,18 +14,19 @@ import re
 from typing import Any
 
 import numpy as np
-import pytest
 
-from grader.checks import CheckFailed, check, expect, fail, skip
+from grader.checks import check, expect, fail, skip
 from grader.contracts.common import pinned_version, read_prediction
 from grader.diagnose import fit_logistic
-from grader.homework import CLIENT_A, CLIENT_B, CLIENT_C, QUESTIONS
-from grader.session import Grading
+from grader.grading.requests import BAD, HELDOUT
+from grader.grading.session import Grading
+from grader.homework import CLIENT_B, CLIENT_C, QUESTIONS
 from grader.specs import Dataset, Record, split
+from grader.submission.files import FileProblem
 
 ANSWERS_FILE = "answers.toml"
 
-LEAKY = ("share", "expenditure")
+SPECS = ("credit",)  # the homework's answers: graded for the credit-card spec only
 
 # Tolerances: answers are asked with 3 decimals.
 PROBABILITY_TOL = 0.0015
@@ -38,17 +39,11 @@ SKLEARN_WHEEL = re.compile(r"scikit_learn-[^/]*-cp313-cp313-manylinux[^/]*x86_64
 BY_KEY = {(q.section, q.key): q for q in QUESTIONS}
 
 
-@pytest.fixture(autouse=True)
-def _credit_only(grading: Grading) -> None:
-    if grading.spec.name != "credit":
-        pytest.skip("answers are part of the credit-card homework only")
-
-
 # -- reading the answers ------------------------------------------------------------------------
 def answers_of(grading: Grading) -> dict[str, Any]:
     try:
         answers = grading.submitted_toml(ANSWERS_FILE)
-    except CheckFailed as e:
+    except FileProblem as e:
         fail(f"{e}: strings need quotes, numbers do not")
     if answers is None:
         fail(
@@ -112,7 +107,7 @@ def leaky_auc(grading: Grading) -> float:
     spec = grading.spec
     with spec.dataset_path().open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    numerical = [*spec.numerical, *LEAKY]
+    numerical = [*spec.numerical, *spec.leaky]
     one_hot = [(name, value) for name in spec.categorical for value in ("no", "yes")]
 
     def row(r: dict[str, str]) -> list[float]:
@@ -143,7 +138,7 @@ def probabilities(grading: Grading, which: str) -> list[float]:
 
 
 def heldout_index(grading: Grading, client: Record) -> int:
-    for i, record in enumerate(grading.probes.heldout):
+    for i, record in enumerate(grading.records.heldout):
         if record == client:
             return i
     raise AssertionError("the client is not in the held-out set: the grader's data changed?")
@@ -153,9 +148,9 @@ def heldout_index(grading: Grading, client: Record) -> int:
 @check("1.50", "answer 1.a: test AUC of model.bin", points=1)
 def test_auc(grading: Grading) -> None:
     given = number(grading, "train", "auc")
-    n = len(grading.probes.heldout)
+    n = len(grading.records.heldout)
     scores = probabilities(grading, "model")[1 : 1 + n]
-    measured = roc_auc(scores, grading.probes.heldout_targets)
+    measured = roc_auc(scores, grading.records.heldout_targets)
     if abs(given - measured) > AUC_TOL and 1 >= given >= SUSPICIOUS_AUC > measured:
         fail(
             f"you answered {given:g}; the grader measures {measured:.4f} for your model.bin. "
@@ -175,7 +170,6 @@ def test_leaky_auc(grading: Grading) -> None:
 @check("1.52", "answer 1.c: probability of client A", points=1)
 def test_probability_a(grading: Grading) -> None:
     given = number(grading, "train", "probability_a")
-    expect(grading.probes.example == CLIENT_A, "the grader's example is not client A")
     close(given, probabilities(grading, "model")[0], PROBABILITY_TOL, "client A with model.bin")
 
 
@@ -189,7 +183,7 @@ def test_probability_b(grading: Grading) -> None:
 def service_answer_c(grading: Grading) -> dict[str, Any]:
     """The service's JSON answer for client C (it is among the held-out rows the probe sends)."""
     i = heldout_index(grading, CLIENT_C)
-    response = grading.http.get(f"heldout-{i}")
+    response = grading.http.get(f"{HELDOUT}{i}")
     if not grading.http.started:
         fail("the service did not start, so its answer for client C is unknown (see 3.x)")
     body = response.get("json")
@@ -202,8 +196,9 @@ def service_answer_c(grading: Grading) -> dict[str, Any]:
 def test_card_probability_c(grading: Grading) -> None:
     given = number(grading, "fastapi", "card_probability_c")
     body = service_answer_c(grading)
-    value, _, _ = read_prediction(body, grading.spec.response_probability,
-                                  grading.spec.response_label)  # fmt: skip
+    value, _, _ = read_prediction(
+        body, grading.spec.response_probability, grading.spec.response_label
+    )
     if isinstance(value, bool) or not isinstance(value, int | float):
         fail(f"the service's answer for client C has no numeric card_probability: {body}")
     close(given, float(value), PROBABILITY_TOL, "your service's card_probability for client C")
@@ -215,8 +210,9 @@ def test_card_c(grading: Grading) -> None:
     if not isinstance(given, bool):
         fail(f"[fastapi] card_c should be true or false (no quotes), not {given!r}")
     body = service_answer_c(grading)
-    _, served, _ = read_prediction(body, grading.spec.response_probability,
-                                   grading.spec.response_label)  # fmt: skip
+    _, served, _ = read_prediction(
+        body, grading.spec.response_probability, grading.spec.response_label
+    )
     expect(given == served, f"you answered {given}; your service answers {served} for client C")
 
 
@@ -225,11 +221,11 @@ def test_status_bad_owner(grading: Grading) -> None:
     given = number(grading, "pydantic", "status_bad_owner")
     unknown_owner = [
         i
-        for i, bad in enumerate(grading.probes.bad)
+        for i, bad in enumerate(grading.records.bad)
         if bad.kind == "unknown_category" and bad.field == "owner"
     ]
     expect(unknown_owner, "the grader sends no request with an unknown owner (spec changed?)")
-    response = grading.http.get(f"bad-{unknown_owner[0]}")
+    response = grading.http.get(f"{BAD}{unknown_owner[0]}")
     status = response.get("status")
     if status is None:
         fail(f"your service gave no answer to a client with an unknown owner: {response}")
@@ -270,7 +266,7 @@ def test_image_size(grading: Grading) -> None:
     expect(given > 0, f"[docker] image_size_mb should be positive, not {given:g}")
     if grading.engine is None:
         skip("no container engine here: the image size is checked where the grader builds it")
-    _, build = grading.image
+    build = grading.image
     if build is None or build.returncode != 0:
         fail("your image did not build, so its size is unknown (see the stage's build check)")
     size = grading.image_size()

@@ -9,7 +9,7 @@ import math
 from grader import diagnose
 from grader.checks import check, expect
 from grader.contracts.common import auc, heldout_slice, probabilities, probe_part, seeded_slice
-from grader.session import Grading
+from grader.grading.session import Grading
 
 
 @check("1.1", "train.py runs", points=2)
@@ -68,7 +68,7 @@ def test_model_auc(grading: Grading) -> None:
     values = heldout_slice(grading, probabilities(grading, "model", "model.bin"))
     problem = training_problem(grading, result, values)
     expect(not problem, problem)
-    score = auc(grading.probes.heldout_targets, values)
+    score = auc(grading.records.heldout_targets, values)
     floor = grading.spec.auc_floor
     features = ", ".join(grading.spec.features)
     expect(

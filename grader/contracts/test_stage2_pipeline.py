@@ -14,7 +14,7 @@ from grader.contracts.common import (
     probe_part,
     seeded_slice,
 )
-from grader.session import Grading
+from grader.grading.session import Grading
 
 
 @check("2.1", "pipeline.bin is a fitted Pipeline (DictVectorizer → LogisticRegression)", points=2)
@@ -39,11 +39,13 @@ def _compare(grading: Grading, part: slice | None, what: str) -> None:
     pipeline = probabilities(grading, "pipeline", "pipeline.bin")
     pairs = list(zip(model, pipeline, strict=True))
     if part is None:
-        pairs = list(zip(heldout_slice(grading, model), heldout_slice(grading, pipeline),
-                         strict=True))  # fmt: skip
+        pairs = list(
+            zip(heldout_slice(grading, model), heldout_slice(grading, pipeline), strict=True)
+        )
     else:
-        pairs = list(zip(seeded_slice(grading, model), seeded_slice(grading, pipeline),
-                         strict=True))  # fmt: skip
+        pairs = list(
+            zip(seeded_slice(grading, model), seeded_slice(grading, pipeline), strict=True)
+        )
     worst = max(abs(a - b) for a, b in pairs)
     expect(
         worst <= TOLERANCE,
@@ -64,7 +66,7 @@ def test_pipeline_auc(grading: Grading) -> None:
         model = probabilities(grading, "model", "model.bin")
         if max(abs(a - b) for a, b in zip(model, pipeline, strict=True)) <= TOLERANCE:
             return
-    score = auc(grading.probes.heldout_targets, heldout_slice(grading, pipeline))
+    score = auc(grading.records.heldout_targets, heldout_slice(grading, pipeline))
     expect(
         score >= grading.spec.auc_floor,
         f"pipeline AUC on the held-out 20% is {score:.3f}, below {grading.spec.auc_floor}",

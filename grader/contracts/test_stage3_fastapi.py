@@ -14,7 +14,8 @@ from grader.contracts.common import (
     seeded_slice,
     server,
 )
-from grader.session import Grading
+from grader.grading.requests import EXAMPLE, HELDOUT, PING, SEEDED
+from grader.grading.session import Grading
 
 
 @check("3.1", "predict.py's app starts under uvicorn", points=2)
@@ -25,7 +26,7 @@ def test_app_starts(grading: Grading) -> None:
 
 @check("3.2", "GET /ping answers", points=1)
 def test_ping(grading: Grading) -> None:
-    answer = server(grading).get("ping")
+    answer = server(grading).get(PING)
     path = grading.spec.ping_path
     expect(
         answer.get("status") == 200,
@@ -36,7 +37,7 @@ def test_ping(grading: Grading) -> None:
 @check("3.3", "POST /predict answers the example with the spec's fields", points=2)
 def test_predict_example(grading: Grading) -> None:
     run = server(grading)
-    problem = check_prediction(grading, run.get("example"), None, "the example", run)
+    problem = check_prediction(grading, run.get(EXAMPLE), None, "the example", run)
     expect(problem is None, str(problem))
 
 
@@ -59,11 +60,12 @@ def test_predict_consistent(grading: Grading) -> None:
     held = heldout_slice(grading, pipeline)
     constant = ignores_input(grading, run, "your service")
     expect(constant is None, str(constant))
-    problem = check_prediction(grading, run.get("example"), pipeline[0], "the example", run,
-                               names=False)  # fmt: skip
-    for i in grading.probes.public_sample:
+    problem = check_prediction(
+        grading, run.get(EXAMPLE), pipeline[0], "the example", run, names=False
+    )
+    for i in grading.records.public_sample:
         problem = problem or check_prediction(
-            grading, run.get(f"heldout-{i}"), held[i], f"held-out record {i}", run, names=False
+            grading, run.get(f"{HELDOUT}{i}"), held[i], f"held-out record {i}", run, names=False
         )
     expect(problem is None, str(problem))
 
@@ -75,6 +77,6 @@ def test_predict_seeded(grading: Grading) -> None:
     problem = None
     for i, expected in enumerate(seeded):
         problem = problem or check_prediction(
-            grading, run.get(f"seeded-{i}"), expected, f"seeded record {i}", run, names=False
+            grading, run.get(f"{SEEDED}{i}"), expected, f"seeded record {i}", run, names=False
         )
     expect(problem is None, str(problem))

@@ -7,8 +7,9 @@ from typing import Any
 
 from grader.checks import check, expect
 from grader.contracts.common import answer_text, log_tail, mentions, server
-from grader.session import MALFORMED, Grading
-from grader.specs import BadRequest
+from grader.grading.requests import BAD, MALFORMED, OPENAPI, SEEDED_BAD
+from grader.grading.session import Grading
+from grader.records import BadRequest
 
 FIXES = {
     "unknown_field": "forbid unknown fields: model_config = ConfigDict(extra='forbid')",
@@ -29,9 +30,9 @@ def _bad(grading: Grading, request_id: str, bad: BadRequest) -> str | None:
 
 
 def _public(grading: Grading, kind: str) -> None:
-    for i, bad in enumerate(grading.probes.bad):
+    for i, bad in enumerate(grading.records.bad):
         if bad.kind == kind:
-            problem = _bad(grading, f"bad-{i}", bad)
+            problem = _bad(grading, f"{BAD}{i}", bad)
             expect(problem is None, str(problem))
 
 
@@ -63,13 +64,15 @@ def test_negative_number(grading: Grading) -> None:
 @check("4.6", "no bad input gives a server error (5xx)", points=1)
 def test_no_500(grading: Grading) -> None:
     run = server(grading)
-    p = grading.probes
+    p = grading.records
     cases: list[tuple[str, BadRequest | None, str]] = [
-        (f"bad-{i}", b, b.why) for i, b in enumerate(p.bad)
+        (f"{BAD}{i}", b, b.why) for i, b in enumerate(p.bad)
     ]
-    cases += [(f"seeded-bad-{i}", b, b.why) for i, b in enumerate(p.seeded_bad)]
-    cases += [(rid, None, f"the body {extra.get('raw', extra.get('body'))!r}")
-              for rid, extra in MALFORMED.items()]  # fmt: skip
+    cases += [(f"{SEEDED_BAD}{i}", b, b.why) for i, b in enumerate(p.seeded_bad)]
+    cases += [
+        (rid, None, f"the body {extra.get('raw', extra.get('body'))!r}")
+        for rid, extra in MALFORMED.items()
+    ]
     for rid, bad, why in cases:
         answer = run.get(rid)
         status = answer.get("status")
@@ -129,10 +132,12 @@ def _values(openapi: dict[str, Any], prop: Any) -> set[Any] | None:
 
 
 def _openapi(grading: Grading) -> tuple[dict[str, Any], dict[str, Any]]:
-    answer = server(grading).get("openapi")
+    answer = server(grading).get(OPENAPI)
     openapi = answer.get("json")
-    expect(answer.get("status") == 200 and isinstance(openapi, dict),
-           f"GET /openapi.json must answer the schema, got {answer_text(answer)}")  # fmt: skip
+    expect(
+        answer.get("status") == 200 and isinstance(openapi, dict),
+        f"GET /openapi.json must answer the schema, got {answer_text(answer)}",
+    )
     assert isinstance(openapi, dict)
     post = openapi.get("paths", {}).get(grading.spec.predict_path, {}).get("post")
     expect(isinstance(post, dict), f"the OpenAPI schema has no POST {grading.spec.predict_path}")
@@ -154,18 +159,21 @@ def test_openapi_request(grading: Grading) -> None:
     )
     for name in spec.numerical:
         prop = _schema(openapi, props[name])
-        types = {prop.get("type")} | {o.get("type") for o in prop.get("anyOf", [])
-                                       if isinstance(o, dict)}  # fmt: skip
+        types = {prop.get("type")} | {
+            o.get("type") for o in prop.get("anyOf", []) if isinstance(o, dict)
+        }
         expect(
             types & {"number", "integer"},
             f"`{name}` has no numeric type in the schema: declare it as int or float",
         )
     for name in spec.categorical:
         values = _values(openapi, props[name])
-        expected = set(grading.probes.categories[name])
-        expect(values is not None and expected <= values,
-               f"`{name}` should list its allowed values {sorted(expected, key=str)} in the "
-               f"schema (found {values}): declare it as Literal[...]")  # fmt: skip
+        expected = set(grading.records.categories[name])
+        expect(
+            values is not None and expected <= values,
+            f"`{name}` should list its allowed values {sorted(expected, key=str)} in the "
+            f"schema (found {values}): declare it as Literal[...]",
+        )
 
 
 @check("4.8", "OpenAPI describes the response fields and types", points=1)
@@ -177,14 +185,16 @@ def test_openapi_response(grading: Grading) -> None:
     spec = grading.spec
     prob = _schema(openapi, props.get(spec.response_probability))
     label = _schema(openapi, props.get(spec.response_label))
-    expect(prob.get("type") == "number" and label.get("type") == "boolean",
-           f"the 200 response schema should have {spec.response_probability!r}: number and "
-           f"{spec.response_label!r}: boolean; declare a response model (found "
-           f"{sorted(props)})")  # fmt: skip
+    expect(
+        prob.get("type") == "number" and label.get("type") == "boolean",
+        f"the 200 response schema should have {spec.response_probability!r}: number and "
+        f"{spec.response_label!r}: boolean; declare a response model (found "
+        f"{sorted(props)})",
+    )
 
 
 @check("4.9", "seeded bad inputs → 422 naming the field", points=1, hidden=True)
 def test_seeded_bad(grading: Grading) -> None:
-    for i, bad in enumerate(grading.probes.seeded_bad):
-        problem = _bad(grading, f"seeded-bad-{i}", bad)
+    for i, bad in enumerate(grading.records.seeded_bad):
+        problem = _bad(grading, f"{SEEDED_BAD}{i}", bad)
         expect(problem is None, str(problem))

@@ -7,16 +7,19 @@ from pathlib import Path
 
 from grader.checks import check, expect, fail
 from grader.contracts.common import pinned_version, trained
-from grader.picklescan import sklearn_versions
-from grader.session import Grading
+from grader.grading.session import Grading
+from grader.submission.picklescan import sklearn_versions
 
 NEEDED = ("scikit-learn", "fastapi", "uvicorn")
 
 
 @check("5.1", "pyproject.toml, uv.lock and .python-version are there", points=1)
 def test_project_files(grading: Grading) -> None:
-    missing = [n for n in ("pyproject.toml", "uv.lock", ".python-version")
-               if grading.submitted_file(n) is None]  # fmt: skip
+    missing = [
+        n
+        for n in ("pyproject.toml", "uv.lock", ".python-version")
+        if grading.submitted_file(n) is None
+    ]
     expect(
         not missing,
         f"missing {', '.join(missing)}: run `uv init` (pyproject.toml, "
@@ -26,12 +29,17 @@ def test_project_files(grading: Grading) -> None:
 
 @check("5.2", "uv.lock is consistent with pyproject.toml (uv lock --check)", points=2)
 def test_lock_check(grading: Grading) -> None:
-    expect(grading.submitted_file("uv.lock"),
-           "not checked because 5.1 failed: there is no uv.lock to check")  # fmt: skip
+    expect(
+        grading.submitted_file("uv.lock"),
+        "not checked because 5.1 failed: there is no uv.lock to check",
+    )
     problem = grading.locked_env.problem
-    expect(not problem, f"{problem}\nThe grader ran your code with its own packages instead. "
-                        "Lock packages that have wheels for Linux and your Python (`uv lock`), "
-                        "from PyPI")  # fmt: skip
+    expect(
+        not problem,
+        f"{problem}\nThe grader ran your code with its own packages instead. "
+        "Lock packages that have wheels for Linux and your Python (`uv lock`), "
+        "from PyPI",
+    )
     run = grading.uv_lock_check
     if run is None:
         fail("uv is not installed where the grader runs, so uv.lock cannot be checked")
@@ -50,12 +58,15 @@ def test_dependencies(grading: Grading) -> None:
     project = pyproject.get("project", {})
     deps = project.get("dependencies", []) if isinstance(project, dict) else []
     names = {str(d).split(";")[0].split("[")[0].strip() for d in deps}
-    names = {n.split("=")[0].split(">")[0].split("<")[0].split("~")[0].split("!")[0].strip()
-             for n in names}  # fmt: skip
+    names = {
+        n.split("=")[0].split(">")[0].split("<")[0].split("~")[0].split("!")[0].strip()
+        for n in names
+    }
     names = {m.lower() for m in names}
     # A service that scores an ONNX export needs onnxruntime instead of scikit-learn (step 09).
-    missing = [n for n in NEEDED if n not in names and not (n == "scikit-learn" and
-                                                             "onnxruntime" in names)]  # fmt: skip
+    missing = [
+        n for n in NEEDED if n not in names and not (n == "scikit-learn" and "onnxruntime" in names)
+    ]
     expect(not missing, f"[project].dependencies lacks {missing}: `uv add {' '.join(missing)}`")
     grading.train  # noqa: B018 - tells whether the lock lacks what train.py imports
     module = grading.missing_module
@@ -75,15 +86,18 @@ def _pickles(grading: Grading) -> tuple[str, list[Path]]:
     if submitted:
         return "submitted", submitted
     trained(grading)
-    scratch = grading.sandbox.scratch
+    scratch = grading.scratch
     return "trained", [scratch / n for n in names if (scratch / n).is_file()]
 
 
 @check("5.4", "scikit-learn is locked at the version that pickled the model", points=2)
 def test_sklearn_version(grading: Grading) -> None:
     locked = pinned_version(grading, "scikit-learn")
-    expect(locked, "uv.lock does not lock scikit-learn: `uv add scikit-learn==<version>` with "
-                   "the version that trained your model")  # fmt: skip
+    expect(
+        locked,
+        "uv.lock does not lock scikit-learn: `uv add scikit-learn==<version>` with "
+        "the version that trained your model",
+    )
     origin, paths = _pickles(grading)
     expect(paths, "no model.bin or pipeline.bin to compare with: run train.py")
     if origin == "trained" and grading.locked_env.python is None:

@@ -9,7 +9,8 @@ from grader import dockerfile
 from grader.checks import check, expect, fail, skip
 from grader.contracts.common import check_prediction, ignores_input, trained
 from grader.dockerfile import Dockerfile
-from grader.session import Grading
+from grader.grading.requests import EXAMPLE
+from grader.grading.session import Grading
 
 
 def _dockerfile(grading: Grading) -> Dockerfile:
@@ -26,9 +27,11 @@ def test_base_pinned(grading: Grading) -> None:
     expect(images, "the Dockerfile has no FROM line")
     base = images[-1]
     tag = base.split("@")[0].rsplit(":", 1)[1] if ":" in base.split("/")[-1] else ""
-    expect("@sha256:" in base or re.match(r"\d+\.\d+", tag),
-           f"FROM {base}: pin the Python version, e.g. FROM python:3.13-slim-bookworm "
-           "(not `latest` or no tag)")  # fmt: skip
+    expect(
+        "@sha256:" in base or re.match(r"\d+\.\d+", tag),
+        f"FROM {base}: pin the Python version, e.g. FROM python:3.13-slim-bookworm "
+        "(not `latest` or no tag)",
+    )
 
 
 @check("6.2", "uv pinned", points=1)
@@ -40,8 +43,11 @@ def test_uv_pinned(grading: Grading) -> None:
         dockerfile.VERSION.search(dockerfile.after(line, dockerfile.INSTALLERS))
         for line in runs.splitlines()
     )
-    expect(pinned, "pin uv: COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/ "
-                   "(a version tag, not latest)")  # fmt: skip
+    expect(
+        pinned,
+        "pin uv: COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/ "
+        "(a version tag, not latest)",
+    )
 
 
 @check("6.3", "dependencies installed from the lock (uv sync --locked)", points=1)
@@ -51,9 +57,11 @@ def test_locked_sync(grading: Grading) -> None:
         "--locked" in rest or "--frozen" in rest
         for rest in (dockerfile.after(line, ("uv sync",)) for line in runs.splitlines())
     )
-    expect(synced,
-           "install with `RUN uv sync --locked` (fails if uv.lock is stale) so the image gets "
-           "exactly the locked versions")  # fmt: skip
+    expect(
+        synced,
+        "install with `RUN uv sync --locked` (fails if uv.lock is stale) so the image gets "
+        "exactly the locked versions",
+    )
 
 
 @check("6.4", "the app and the model are copied into the image", points=1)
@@ -63,8 +71,10 @@ def test_copies_app(grading: Grading) -> None:
     words = copied.split()
     has_all = any(w in (".", "./") for w in words[:-1]) if words else False
     missing = [n for n in ("predict.py", "pipeline.bin") if n not in copied]
-    expect(has_all or not missing, f"the Dockerfile does not COPY {missing}: the image needs "
-                                   "the app and the model it loads")  # fmt: skip
+    expect(
+        has_all or not missing,
+        f"the Dockerfile does not COPY {missing}: the image needs the app and the model it loads",
+    )
 
 
 @check("6.5", f"port exposed ({9696})", points=1)
@@ -79,25 +89,31 @@ def test_port(grading: Grading) -> None:
 @check("6.6", "runs as a non-root user", points=1)
 def test_non_root(grading: Grading) -> None:
     user = _dockerfile(grading).user()
-    expect(user and user.split(":")[0] not in ("root", "0"),
-           "the container runs as root: add a user (RUN useradd --system app) and `USER app` "
-           "before CMD")  # fmt: skip
+    expect(
+        user and user.split(":")[0] not in ("root", "0"),
+        "the container runs as root: add a user (RUN useradd --system app) and `USER app` "
+        "before CMD",
+    )
 
 
 @check("6.7", "server listens on 0.0.0.0", points=1)
 def test_host(grading: Grading) -> None:
     df = _dockerfile(grading)
     host = df.host()
-    expect(host == "0.0.0.0",
-           f"the command binds {host or 'the default host (127.0.0.1)'}: inside a container "
-           "that is unreachable from outside; use --host 0.0.0.0")  # fmt: skip
+    expect(
+        host == "0.0.0.0",
+        f"the command binds {host or 'the default host (127.0.0.1)'}: inside a container "
+        "that is unreachable from outside; use --host 0.0.0.0",
+    )
 
 
 @check("6.8", ".dockerignore excludes .venv", points=1)
 def test_dockerignore(grading: Grading) -> None:
     text = grading.submitted_text(".dockerignore")
-    expect(text is not None, "add a .dockerignore with `.venv` so the host's environment is not "
-                           "copied into the image")  # fmt: skip
+    expect(
+        text is not None,
+        "add a .dockerignore with `.venv` so the host's environment is not copied into the image",
+    )
     assert text is not None
     lines = {line.strip().rstrip("/").removeprefix("/") for line in text.splitlines()}
     expect(lines & {".venv", "**/.venv", ".venv*", ".*"}, ".dockerignore must list .venv")
@@ -118,7 +134,7 @@ def test_builds(grading: Grading) -> None:
     expect(not refused, "the grader does not build this Dockerfile:\n- " + "\n- ".join(refused))
     _engine(grading)
     trained(grading)  # the Dockerfile copies the models train.py writes
-    _, build = grading.image
+    build = grading.image
     expect(build is not None, "the image build did not finish within 20 minutes")
     assert build is not None
     tail = "\n".join((build.stdout + build.stderr).strip().splitlines()[-12:])
@@ -131,10 +147,12 @@ def test_container_serves(grading: Grading) -> None:
     run = grading.container
     tail = "\n".join(run.server_log.strip().splitlines()[-12:])
     why = f"{run.problem}\n" if run.problem else ""
-    expect(run.started, f"the container did not answer GET {grading.spec.ping_path} on port "
-                        f"{grading.served_port}:\n{why}{tail}")  # fmt: skip
-    problem = check_prediction(grading, run.get("example"), None, "the container", run,
-                               names=False)  # fmt: skip
+    expect(
+        run.started,
+        f"the container did not answer GET {grading.spec.ping_path} on port "
+        f"{grading.served_port}:\n{why}{tail}",
+    )
+    problem = check_prediction(grading, run.get(EXAMPLE), None, "the container", run, names=False)
     expect(problem is None, str(problem))
     constant = ignores_input(grading, run, "the container")
     expect(constant is None, str(constant))

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader import flytoml
 from grader.checks import check, expect, skip
 from grader.contracts.common import answer_text, check_prediction, ignores_input, server
-from grader.session import Grading, HttpRun, fly_check_path, fly_internal_ports
-from grader.specs import KINDS
+from grader.grading.requests import BAD, EXAMPLE, FLY_HEALTH, HELDOUT, PING, HttpRun
+from grader.grading.session import Grading
+from grader.records import KINDS
+from grader.submission import flytoml
+from grader.submission.flytoml import check_path, internal_ports
 
 
 def _fly(grading: Grading) -> dict[str, Any]:
-    expect(grading.submitted_file("fly.toml"),
-           "there is no fly.toml: run `fly launch --no-deploy` and submit fly.toml")  # fmt: skip
-    fly = grading.fly  # read as the grader reads every submitted file (grader/files.py)
+    expect(
+        grading.submitted_file("fly.toml"),
+        "there is no fly.toml: run `fly launch --no-deploy` and submit fly.toml",
+    )
+    fly = grading.fly  # read as the grader reads every submitted file (grader/submission/files.py)
     assert fly is not None
     return fly
 
@@ -32,7 +36,7 @@ def test_fly_valid(grading: Grading) -> None:
 
 @check("7.2", "internal_port is the served port", points=2)
 def test_internal_port(grading: Grading) -> None:
-    ports = fly_internal_ports(_fly(grading))
+    ports = internal_ports(_fly(grading))
     served = grading.served_port
     expect(ports, "fly.toml has no [http_service] internal_port")
     expect(
@@ -44,40 +48,41 @@ def test_internal_port(grading: Grading) -> None:
 
 @check("7.3", "the health check path is a route of the app", points=1)
 def test_health_path(grading: Grading) -> None:
-    path = fly_check_path(_fly(grading))
+    path = check_path(_fly(grading))
     expect(path, 'add a health check: [[http_service.checks]] with path = "/ping"')
     run = server(grading)
-    answer = run.get("fly-health")
-    if path == grading.spec.ping_path and run.get("ping").get("status") != 200:
+    answer = run.get(FLY_HEALTH)
+    if path == grading.spec.ping_path and run.get(PING).get("status") != 200:
         return  # the app lacks the route fly.toml rightly checks: charged in 3.2
-    expect(answer.get("status") == 200,
-           f"fly.toml checks GET {path}, which the app answers with {answer_text(answer)}: "
-           "point the check at a route that answers 200, e.g. /ping")  # fmt: skip
+    expect(
+        answer.get("status") == 200,
+        f"fly.toml checks GET {path}, which the app answers with {answer_text(answer)}: "
+        "point the check at a route that answers 200, e.g. /ping",
+    )
 
 
 def _live(grading: Grading) -> HttpRun:
     if not grading.options.url:
         skip("no --url given: the live deployment was not probed")
     run = grading.live
-    expect(run.started, f"{grading.options.url} did not answer: "
-                        f"{answer_text(run.get('ping'))}")  # fmt: skip
+    expect(run.started, f"{grading.options.url} did not answer: {answer_text(run.get('ping'))}")
     return run
 
 
 @check("7.4", "the live deployment answers GET /ping", points=1)
 def test_live_ping(grading: Grading) -> None:
-    answer = _live(grading).get("ping")
+    answer = _live(grading).get(PING)
     expect(answer.get("status") == 200, f"GET /ping on the deployment: {answer_text(answer)}")
 
 
 @check("7.5", "the live deployment answers POST /predict", points=2)
 def test_live_predict(grading: Grading) -> None:
     run = _live(grading)
-    problem = check_prediction(grading, run.get("example"), None, "the deployment", names=False)
-    for i in grading.probes.public_sample[:5]:
+    problem = check_prediction(grading, run.get(EXAMPLE), None, "the deployment", names=False)
+    for i in grading.records.public_sample[:5]:
         problem = problem or check_prediction(
             grading,
-            run.get(f"heldout-{i}"),
+            run.get(f"{HELDOUT}{i}"),
             None,
             f"held-out record {i} on the deployment",
             names=False,
@@ -90,10 +95,11 @@ def test_live_predict(grading: Grading) -> None:
 @check("7.6", "the live deployment rejects bad input with 422", points=1)
 def test_live_422(grading: Grading) -> None:
     run = _live(grading)
-    for i, bad in enumerate(grading.probes.bad):
+    for i, bad in enumerate(grading.records.bad):
         if bad.kind not in KINDS:  # NaN/Infinity: graded in 4.6
             continue
-        answer = run.get(f"bad-{i}")
-        expect(answer.get("status") == 422,
-               f"the deployment answered a request with {bad.why} with {answer_text(answer)}, "
-               "not 422")  # fmt: skip
+        answer = run.get(f"{BAD}{i}")
+        expect(
+            answer.get("status") == 422,
+            f"the deployment answered a request with {bad.why} with {answer_text(answer)}, not 422",
+        )

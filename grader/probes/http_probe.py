@@ -1,13 +1,9 @@
-"""Start the submission's server, send it the grader's requests, report the answers as JSON.
+"""HTTP requests with hard deadlines, and the probe of a server started in the sandbox.
 
-Sandboxed use (a server in the sandbox is reachable only from inside it):
-  stdin:  {"nonce": str, "server": [argv...], "port": int, "start_seconds": float,
-           "requests": [{"id", "method", "path", "body"?, "raw"?}, ...]}
-  stdout: `GRADER-RESULT <nonce> {"started": bool, "start_seconds": float, "exit_code": int|null,
-           "server_log": str, "responses": [{"id", "status", "json"|"text"|"error"}, ...]}`
-The grader also imports `run_requests` to probe a live deployment (`--url`), and probe.py
-calls `probe()` with a server it forks instead of spawning one. Standard library
-only: it runs with whatever interpreter the sandbox has and imports nothing from the grader.
+probe.py (in the sandbox) calls `probe()` with the server it forked: wait for its port, send the
+grader's requests, report every answer as JSON-ready data. The grader imports `run_requests` to
+probe a container or a live deployment (`--url`) from outside. Standard library only: it runs
+in any environment and imports nothing from the grader.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -137,6 +132,13 @@ def run_requests(
     return [send(base_url, req, deadline=deadline) for req in requests]
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -204,23 +206,3 @@ def log_without_access_lines(path: str, keep: int = 12000) -> str:
             while size > keep and len(kept) > 1:
                 size -= len(kept.popleft())
     return "".join(kept)[-keep:]
-
-
-def main() -> None:
-    request = json.load(sys.stdin)
-
-    def start(log: IO[bytes]) -> Server:
-        return subprocess.Popen(
-            request["server"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    result = probe(request, start)
-    print(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}", flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,14 +1,12 @@
-"""Sandboxed: load the submission's pickles and score records; print the result as JSON.
+"""Sandboxed, in the model child of probe.py: load the submission's pickles and score records.
 
-stdin:  {"nonce": str, "records": [record, ...], "files": {"model": "model.bin", ...}}
-stdout: one line `GRADER-RESULT <nonce> {json}` with, per file, what it loaded to and the
-        probabilities it gives (or the error). Runs with the grader's interpreter; imports
-        nothing from the grader package.
+`probe({"records": [...], "files": {"model": "model.bin", "pipeline": "pipeline.bin"}})` returns,
+per file, what it loaded to and the probabilities it gives (or the error). Standard library
+only at its core; imports nothing from the grader package.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import sys
@@ -101,14 +99,3 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     if "pipeline" in files:
         result["pipeline"] = probe_pipeline(files["pipeline"], records)
     return result
-
-
-def main() -> None:
-    request = json.load(sys.stdin)
-    result = probe(request)
-    sys.stdout.flush()
-    print(f"GRADER-RESULT {request['nonce']} {json.dumps(result)}", flush=True)
-
-
-if __name__ == "__main__":
-    main()

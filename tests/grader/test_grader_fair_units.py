@@ -13,19 +13,12 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
-from grader import diagnose, environment, flytoml
+from grader import diagnose, environment
 from grader.contracts.common import read_prediction
-from grader.specs import (
-    CREDIT,
-    DatasetMissing,
-    in_ranges,
-    public_bad_requests,
-    seeded_bad_requests,
-    valid_records,
-)
-
-sys.path.insert(0, str(ROOT / "grader" / "probes"))
-import model_probe
+from grader.probes import model_probe
+from grader.records import in_ranges, public_bad_requests, seeded_bad_requests, valid_records
+from grader.specs import CREDIT, DatasetMissing
+from grader.submission import flytoml
 
 FLY = """\
 app = "x"
@@ -106,7 +99,7 @@ def test_readme_states_the_ranges() -> None:
 
 
 def test_nan_and_infinity_are_probed_as_lax_json(credit_csv: Path) -> None:
-    bad = public_bad_requests(CREDIT, CREDIT.load(credit_csv))
+    bad = public_bad_requests(CREDIT)
     non_finite = {b.kind: b.body[b.field] for b in bad if b.kind in ("nan", "infinity")}
     assert non_finite == {"nan": "NaN", "infinity": "Infinity"}
 

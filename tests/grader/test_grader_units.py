@@ -13,10 +13,12 @@ from grader_helpers import DOCKERFILE
 
 from grader.contracts.common import auc
 from grader.dockerfile import parse
-from grader.picklescan import sklearn_versions
-from grader.report import CheckResult, Report
+from grader.records import seeded_bad_requests, valid_records
+from grader.results import render
+from grader.results.report import CheckResult, Report
 from grader.sandbox import Limits, Sandbox
-from grader.specs import CHURN, CREDIT, Dataset, seeded_bad_requests, split, valid_records
+from grader.specs import CHURN, CREDIT, Dataset, split
+from grader.submission.picklescan import sklearn_versions
 
 
 @pytest.mark.slow  # imports scikit-learn or runs the grader in child processes
@@ -91,7 +93,7 @@ def test_gradescope_format() -> None:
         CheckResult("1.5", "seeded", 1, 1, "failed", "fix it", hidden=True),
         CheckResult("6.9", "builds", 6, 2, "skipped", "no engine"),
     ])  # fmt: skip
-    data = report.gradescope()
+    data = render.gradescope(report, render.Redactor(report.submission))
     assert (data["score"], data["max_score"]) == (2, 3)
     names = [(t["number"], t["name"]) for t in data["tests"]]
     assert names == [("1.1", "train.py runs"), ("1.5", "seeded"), ("6.9", "builds")]

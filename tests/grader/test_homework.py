@@ -215,11 +215,11 @@ def test_solution_image_full_marks_and_size(tmp_path: Path, container_engine: st
 
 def test_clients_are_among_what_the_grader_sends(credit_csv: Path, monkeypatch: Any) -> None:
     """B and C are held-out rows, and C is in the public HTTP sample: no extra student run."""
-    from grader.session import Grading, Options
-    from grader.specs import CREDIT
+    from grader.grading.session import Grading
+    from grader.options import Options
 
     monkeypatch.setenv("CREDIT_DATA", str(credit_csv))
-    probes = Grading(Options(submission=SOLUTIONS, spec=CREDIT)).probes
+    probes = Grading(Options(submission=SOLUTIONS, spec_name="credit")).records
     assert probes.example == CLIENT_A
     assert CLIENT_B in probes.heldout
     assert probes.heldout.index(CLIENT_C) in probes.public_sample
@@ -233,7 +233,7 @@ def test_documented_grading_commands_work_at_every_stage(tmp_path: Path) -> None
     """From inside the homework folder the README grades with `uv run --project .. grade .`:
     plain `uv run grade .` stops working once the folder has a pyproject.toml of its own
     (stage 5), since uv then runs the folder's project, which has no grader."""
-    from grader.sandbox import real_uv
+    from grader.environment import real_uv
 
     commands = GRADE_COMMAND.findall((HOMEWORK / "README.md").read_text())
     assert commands, "the README shows no grading command"

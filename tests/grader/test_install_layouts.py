@@ -89,7 +89,7 @@ def test_uv_installed_with_pip_in_a_venv(
     """Stages 1-5 with the pip-installed uv first on PATH: full marks, 5.2 included."""
     monkeypatch.setenv("PATH", f"{pip_tools}{os.pathsep}{os.environ['PATH']}")
     found = subprocess.run(
-        [sys.executable, "-c", "from grader.sandbox import real_uv; print(real_uv())"],
+        [sys.executable, "-c", "from grader.environment import real_uv; print(real_uv())"],
         capture_output=True, text=True, cwd=ROOT, check=True,
     )  # fmt: skip
     assert Path(found.stdout.strip()) == (pip_tools / "uv").resolve(), found.stdout

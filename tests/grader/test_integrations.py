@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 from support import ROOT, data_env
 
-from grader.report import parse_check_id
+from grader.results.report import parse_check_id
 
 HOMEWORK, SOLUTIONS = ROOT / "homework", ROOT / "solutions"
 INSTRUCTORS = ROOT / "instructors"

@@ -25,11 +25,17 @@ from pathlib import Path
 
 import pytest
 
-from grader import containers, dockerfile, files, picklescan
+from grader import containers, dockerfile, environment
+from grader.containers import engine as engines
+from grader.containers import run as container_run
+from grader.containers import store
+from grader.grading import probe as grader_probe
+from grader.sandbox import bwrap
+from grader.submission import files, picklescan
 from grader.probes import http_probe
-from grader.sandbox import Sandbox, _bwrap
+from grader.sandbox import Sandbox, bwrap_available
 
-SANDBOXED = _bwrap() is not None
+SANDBOXED = bwrap_available() is not None
 BASE = "python:3.13-slim-bookworm"
 CVE_9675 = f"""FROM {BASE}
 RUN --mount=type=cache,id=../../../../../../../../..,target=/host ls /host
@@ -55,11 +61,11 @@ def test_cve_dockerfiles_are_refused_with_what_to_change() -> None:
 
 
 def test_old_engines_are_named_with_their_cves() -> None:
-    warning = " ".join(containers._warnings("podman", "4.3.1"))
+    warning = " ".join(engines._warnings("podman", "4.3.1"))
     assert "CVE-2024-1753" in warning and "CVE-2024-9675" in warning
-    assert "CVE-2024-1753" not in " ".join(containers._warnings("podman", "5.0.1"))
-    assert containers._warnings("podman", "5.4.2") == ()
-    assert containers._warnings("docker", "24.0.7")
+    assert "CVE-2024-1753" not in " ".join(engines._warnings("podman", "5.0.1"))
+    assert engines._warnings("podman", "5.4.2") == ()
+    assert engines._warnings("docker", "24.0.7")
 
 
 # -- the container runs ----------------------------------------------------------------------
@@ -85,9 +91,9 @@ def _context(tmp_path: Path, dockerfile_text: str, **files_: str) -> Path:
     return folder
 
 
-def _run(engine: containers.Engine, context: Path) -> containers.Run:
+def _run(engine: containers.Engine, context: Path) -> containers.ContainerRun:
     df = dockerfile.parse((context / "Dockerfile").read_text())
-    run = containers.Run(engine, uuid.uuid4().hex[:12], context, 9696,
+    run = containers.ContainerRun(engine, uuid.uuid4().hex[:12], context, 9696,
                          images=dockerfile.external_images(df))  # fmt: skip
     run.start()
     return run
@@ -202,7 +208,7 @@ def test_dependency_steps_are_the_lock_install_and_nothing_after() -> None:
         assert dockerfile.dependency_steps(text) is None, text
 
 
-def _served(run: containers.Run, word: str) -> str:
+def _served(run: containers.ContainerRun, word: str) -> str:
     deadline = time.monotonic() + 60
     while word not in run.server_log() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -269,7 +275,7 @@ def test_what_training_changes_is_checked_again_before_the_build(
     ):
         context = _context(tmp_path, DEPENDENCIES, **{"uv.lock": lock, "app.txt": change})
         df = dockerfile.parse((context / "Dockerfile").read_text())
-        run = containers.Run(engine, uuid.uuid4().hex[:12], context, 9696,
+        run = containers.ContainerRun(engine, uuid.uuid4().hex[:12], context, 9696,
                              images=dockerfile.external_images(df))  # fmt: skip
         try:
             run.begin()  # before training: the store of the submitted files is found
@@ -296,7 +302,7 @@ from grader import containers, dockerfile
 engine, _ = containers.detect(sys.argv[2])
 ctx = Path(sys.argv[1])
 df = dockerfile.parse((ctx / "Dockerfile").read_text())
-run = containers.Run(engine, sys.argv[3], ctx, 9696, images=dockerfile.external_images(df))
+run = containers.ContainerRun(engine, sys.argv[3], ctx, 9696, images=dockerfile.external_images(df))
 run.start()
 print(run.folder, flush=True)
 time.sleep(600)
@@ -345,7 +351,7 @@ def test_a_killed_grader_leaves_no_build_container_or_folder(
     while (left := _processes_of(engine.user, needle)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, f"left behind: {left}"
-    containers.sweep()
+    store.sweep()
     assert not folder.exists(), "the run's storage was not swept"
 
 
@@ -363,7 +369,7 @@ def test_a_log_flood_is_read_as_a_bounded_tail(engine: containers.Engine, tmp_pa
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     print(f"\n300 MB build log: kept {len(build.log)} chars, grader grew {grown_mb:.0f} MB")
     assert build.returncode == 0 and "END" in build.log
-    assert len(build.log) <= containers.LOG_KEPT
+    assert len(build.log) <= container_run.LOG_KEPT
     assert grown_mb < 100
 
 
@@ -509,7 +515,7 @@ def test_the_sandbox_shows_no_other_student_home_or_host_files(tmp_path: Path) -
     assert "FOUND []" in run.stdout, run.stdout + run.stderr
     assert "'var'" not in run.stdout.split("ROOT", 1)[1].splitlines()[0]
     assert "CAPPED /tmp" in run.stdout and "CAPPED /dev/shm" in run.stdout
-    args = sandbox._bwrap_args() if sandbox.bwrap else []
+    args = bwrap.arguments(sandbox.bwrap, sandbox.scratch, sandbox.visible, None) if sandbox.bwrap else []
     sources = [args[i + 1] for i, a in enumerate(args) if a in ("--ro-bind", "--bind")]
     assert "/" not in sources and str(Path.home()) not in sources, sources
 
@@ -564,9 +570,9 @@ def test_the_server_starts_before_the_probe_reads_anything_secret(tmp_path: Path
     submission = tmp_path / "student"
     submission.mkdir()
     (submission / "predict.py").write_text(LEAK_SERVER)
-    sandbox = Sandbox(submission)
+    sandbox = Sandbox(submission, [grader_probe.PROBES])
     nonce = uuid.uuid4().hex
-    probe = Path(__file__).parents[2] / "grader" / "probes" / "probe.py"
+    probe = grader_probe.PROBES / "probe.py"
     port = 9696
     argv = [sys.executable, "-m", "uvicorn", "predict:app", "--host", "127.0.0.1",
             "--port", str(port)]  # fmt: skip
@@ -581,7 +587,7 @@ def test_the_server_starts_before_the_probe_reads_anything_secret(tmp_path: Path
     stdin = "".join(f"{len(m.encode())}\n{m}" for m in map(json.dumps, messages))
     try:
         run = sandbox.start([sys.executable, "-I", str(probe)], stdin=True, result_fd=True)
-        result = run.wait(stdin).result(nonce)
+        result = grader_probe.result(run.wait(stdin), nonce)
     finally:
         sandbox.close()
     assert result is not None, run.stderr
@@ -637,14 +643,16 @@ def test_uv_in_the_sandbox_finds_an_interpreter_without_home(tmp_path: Path) -> 
     shows uv exactly the interpreter it needs (issue: "No interpreter found for Python 3.13")."""
     submission = tmp_path / "student"
     submission.mkdir()
-    sandbox = Sandbox(submission)
-    if sandbox.uv is None:
+    uv = environment.real_uv()
+    if uv is None:
         pytest.skip("no uv")
+    found = environment.uv_interpreter(uv, "3.13")
+    assert found is not None
+    python, installation = found
+    sandbox = Sandbox(submission, [Path(uv), installation], uv)
     try:
-        python = sandbox.uv_interpreter("3.13")
-        assert python is not None
-        run = sandbox.run([sandbox.uv, "python", "find", "--system"], env={"UV_PYTHON": python})
+        run = sandbox.run([uv, "python", "find", "--system"], env={"UV_PYTHON": python})
     finally:
         sandbox.close()
     assert run.ok, run.stdout + run.stderr
-    assert str(Path.home()) not in [str(p) for p in sandbox.extra_ro]
+    assert str(Path.home()) not in [str(p) for p in sandbox.visible]

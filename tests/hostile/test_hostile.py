@@ -22,7 +22,7 @@ import pytest
 from service_tools import trained_step
 from support import ROOT, data_env, selected, two_at_a_time
 
-from grader.sandbox import _bwrap
+from grader.sandbox import bwrap_available
 from hostile.corpus import CASES, S1, Case, Context, rce_canaries
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ TRAIN_SECONDS = 20
 SYSTEM_FILES = [
     Path(p) for p in ("/etc/passwd", "/etc/hosts", "/etc/hostname") if Path(p).is_file()
 ]
-SANDBOXED = _bwrap() is not None
+SANDBOXED = bwrap_available() is not None
 
 
 def checksums(*roots: Path) -> dict[str, str]:

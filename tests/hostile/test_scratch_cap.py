@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import WRITE_BYTES, WRITE_ENTRIES, Limits, Sandbox, _bwrap, disk_usage
+from grader.sandbox import WRITE_BYTES, WRITE_ENTRIES, Limits, Sandbox, bwrap_available, disk_usage
 
 # Written in one watchdog interval at most, measured here: 90-124 MiB at ~4 GB/s into the
 # page cache; a bound of one RLIMIT_FSIZE file (256 MiB) keeps room for a slower machine.
@@ -34,7 +34,7 @@ while True:
 """
 MODES = [
     pytest.param(
-        "", marks=pytest.mark.skipif(_bwrap() is None, reason="needs bubblewrap"), id="bwrap"
+        "", marks=pytest.mark.skipif(bwrap_available() is None, reason="needs bubblewrap"), id="bwrap"
     ),
     pytest.param("1", id="rlimits-only"),
 ]
@@ -121,7 +121,7 @@ print("POSIX", os.fstat(fd).st_size)
 """
 
 
-@pytest.mark.skipif(_bwrap() is None, reason="needs bubblewrap")
+@pytest.mark.skipif(bwrap_available() is None, reason="needs bubblewrap")
 def test_fallocate_cannot_reserve_disk_past_the_file_size_limit(tmp_path: Path) -> None:
     submission = tmp_path / "student"
     submission.mkdir()

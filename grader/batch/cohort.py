@@ -14,17 +14,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.report import (
+from grader.batch.runner import redactor
+from grader.results.atomic import write_atomic
+from grader.results.render import clean_name
+from grader.results.report import (
     FAILED,
     PASSED,
     SKIPPED,
     STAGE_NAMES,
     Report,
     RunInfo,
-    clean_name,
     max_points,
     parse_check_id,
-    write_atomic,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ SLOW_FACTOR = 3.0  # a grading this many times the median (and over a minute) is
 
 def first_line(report: Report, text: str, width: int = 90) -> str:
     """The first meaningful line of a failure output, without this machine's paths."""
-    for line in report.for_student(text).splitlines():
+    for line in redactor(report)(text).splitlines():
         line = line.strip().strip("`")
         if line:
             return line if len(line) <= width else line[: width - 1] + "…"
@@ -98,8 +99,15 @@ def _label_bars(ax: Axes, values: list[float], text: list[str], limit: float) ->
     for y, (value, label) in enumerate(zip(values, text, strict=True)):
         inside = value > 0.85 * limit
         x = value - 0.01 * limit if inside else value + 0.01 * limit
-        ax.text(x, y, label, va="center", ha="right" if inside else "left", fontsize=7,
-                color="white" if inside else "black")  # fmt: skip
+        ax.text(
+            x,
+            y,
+            label,
+            va="center",
+            ha="right" if inside else "left",
+            fontsize=7,
+            color="white" if inside else "black",
+        )
 
 
 def _chart_pass_rates(rates: list[tuple[str, float, int]], path: Path) -> None:
@@ -127,8 +135,9 @@ def _chart_histogram(scores: list[float], path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    counts, _, bars = ax.hist(scores, bins=list(range(0, 101, 10)), color="#264653",
-                              edgecolor="white")  # fmt: skip
+    counts, _, bars = ax.hist(
+        scores, bins=list(range(0, 101, 10)), color="#264653", edgecolor="white"
+    )
     if isinstance(bars, BarContainer):  # one data set: always
         ax.bar_label(bars, [f"{n:.0f}" if n else "" for n in counts], fontsize=7)
     ax.set_xlim(0, 100)

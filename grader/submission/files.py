@@ -17,8 +17,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from grader.checks import CheckFailed
-
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -34,8 +32,9 @@ LIMITS = {
 DEFAULT_LIMIT = 1 * MIB
 
 
-class FileProblem(CheckFailed):
-    """A submitted file the grader will not read; the message is what the student reads."""
+class FileProblem(Exception):
+    """A submitted file the grader will not read; the message is what the student reads (the
+    contracts report it as the failure of the check that read the file)."""
 
 
 def limit_for(name: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -60,3 +61,33 @@ def problems(fly: dict[str, Any]) -> list[str]:
         where = ".".join(map(str, e.absolute_path)) or "(top)"
         lines.append(f"{where}: {e.message}")
     return lines
+
+
+def check_path(fly: dict[str, Any]) -> str | None:
+    """The first HTTP health-check path in fly.toml (http_service.checks or services.*)."""
+    candidates: list[Any] = []
+    service = fly.get("http_service")
+    if isinstance(service, dict):
+        candidates += service.get("checks") or []
+    for svc in fly.get("services") or []:
+        if isinstance(svc, dict):
+            candidates += svc.get("http_checks") or []
+    checks = fly.get("checks")
+    if isinstance(checks, dict):
+        candidates += list(checks.values())
+    for check in candidates:
+        if isinstance(check, dict) and isinstance(check.get("path"), str):
+            return str(check["path"])
+    return None
+
+
+def internal_ports(fly: dict[str, Any]) -> list[int]:
+    """The ports fly.io sends traffic to ([http_service] and [[services]] internal_port)."""
+    ports = []
+    service = fly.get("http_service")
+    if isinstance(service, dict) and "internal_port" in service:
+        ports.append(service["internal_port"])
+    for svc in fly.get("services") or []:
+        if isinstance(svc, dict) and "internal_port" in svc:
+            ports.append(svc["internal_port"])
+    return [int(p) for p in ports if isinstance(p, int) or re.fullmatch(r"\d+", str(p))]

@@ -10,11 +10,18 @@ from __future__ import annotations
 import pickletools
 from pathlib import Path
 
-from grader import files
+from grader.submission import files
 
 MAX_BYTES = 500 * 1024 * 1024
-STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING",
-              "BINSTRING", "SHORT_BINSTRING"}  # fmt: skip
+STRING_OPS = {
+    "SHORT_BINUNICODE",
+    "BINUNICODE",
+    "BINUNICODE8",
+    "UNICODE",
+    "STRING",
+    "BINSTRING",
+    "SHORT_BINSTRING",
+}
 PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
 GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
 

@@ -1,0 +1,90 @@
+"""The gradebook: the roster, one row per student, CSV a spreadsheet opens safely."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.batch.runner import GRADEBOOK
+from grader.results.atomic import write_atomic
+from grader.results.render import clean_name
+from grader.results.report import STAGE_NAMES, Report, max_points
+
+
+def spreadsheet_cell(text: str) -> str:
+    """A CSV cell no spreadsheet reads as a formula (a folder named `=HYPERLINK(...)`)."""
+    text = clean_name(text)
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
+@dataclass(frozen=True)
+class Roster:
+    """roster.csv: a `folder` column (the student's folder name), `student_id`, and any other
+    columns (login, email, ...) that the gradebook carries over."""
+
+    columns: list[str]  # the other columns, in the file's order
+    rows: dict[str, dict[str, str]]  # by folder
+
+    @classmethod
+    def read(cls, path: Path) -> Roster:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            fields = [name.strip() for name in reader.fieldnames or []]
+            if "folder" not in fields or "student_id" not in fields:
+                raise ValueError(
+                    f"{path}: the roster needs the columns folder and student_id "
+                    f"(it has: {', '.join(fields) or 'none'})"
+                )
+            rows = {}
+            for row in reader:
+                row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+                rows[row["folder"]] = row
+        others = [c for c in fields if c not in ("folder", "student_id")]
+        return cls(others, rows)
+
+
+def gradebook_rows(
+    reports: Mapping[str, Report], stages: Sequence[int] = (), roster: Roster | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: student_id, folder, roster columns, points per stage, total, max, status.
+    Students of the roster without a folder get a row too (status `no submission`)."""
+    total_max, _ = max_points(reports.values())
+    stages = sorted(set(stages) | {s for r in reports.values() for s in r.stage_scores()})
+    extra = roster.columns if roster else []
+    names = [f"{s} {STAGE_NAMES.get(s, '')}".strip() for s in stages]
+    header = ["student_id", "folder", *extra, *names, "total", "max", "status"]
+    folders = sorted(set(reports) | set(roster.rows if roster else {}))
+    rows = []
+    for folder in folders:
+        known = roster.rows.get(folder, {}) if roster else {"student_id": folder}
+        report = reports.get(folder)
+        if report is None:
+            scores, total, status = {}, 0.0, "no submission"
+        else:
+            scores = {s: got for s, (got, _) in report.stage_scores().items()}
+            total = report.score
+            status = "grader error" if report.error else "graded"
+            if roster and folder not in roster.rows:
+                status += " (not in the roster)"
+        row = [known.get("student_id", ""), folder, *(known.get(c, "") for c in extra)]
+        row += [f"{scores.get(s, 0.0):g}" for s in stages]
+        row += [f"{total:g}", f"{total_max:g}", status]
+        rows.append([spreadsheet_cell(cell) for cell in row])
+    return header, rows
+
+
+def write_gradebook(
+    out: Path, reports: Mapping[str, Report], stages: Sequence[int], roster: Roster | None
+) -> Path:
+    """OUT/gradebook.csv: UTF-8 with a BOM (Excel reads names right), CRLF as RFC 4180 says."""
+    header, rows = gradebook_rows(reports, stages, roster)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    path = out / GRADEBOOK
+    write_atomic(path, buffer.getvalue(), bom=True)
+    return path

@@ -1,0 +1,228 @@
+"""`grade batch`: grade a whole cohort, one folder per student in, a gradebook, feedback and a
+cohort report out.
+
+    uv run grade batch SUBMISSIONS_DIR --spec credit --jobs 2 --out grading-out [--seed SEED]
+                       [--shard i/n] [--resume] [--roster roster.csv] [any option of `grade`]
+    uv run grade batch --merge OUT_1 OUT_2 ... --out grading-out      (after a sharded run)
+
+Each student is graded by a `python -m grader.cli` child of its own (`runner.py`). An
+interrupted batch records nothing for the students it was grading: `--resume` grades them.
+Shards (`--shard 1/4` … `4/4`, one per CI job) only have to copy their `students/` folders
+together (`--merge`). Finally OUT/gradebook.csv and the cohort report (OUT/report.md + PNG
+charts) are rebuilt from every `report.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import secrets
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from grader import options
+from grader.batch import cohort
+from grader.batch.gradebook import Roster, write_gradebook
+from grader.batch.runner import (
+    REPORT,
+    RUN,
+    STUDENT_TIMEOUT,
+    Interrupted,
+    Job,
+    Runner,
+    collect,
+    merge,
+    parse_shard,
+    read_run,
+    shard_of,
+    students,
+)
+from grader.exitcodes import INTERRUPTED, USAGE
+from grader.results.atomic import write_atomic
+from grader.results.render import clean_name
+from grader.results.report import RunInfo
+
+
+def finish(out: Path, console: Console, run: RunInfo | None, roster: Roster | None) -> None:
+    """Rebuild the gradebook and the cohort report from what is under OUT/students."""
+    reports = collect(out)
+    gradebook = write_gradebook(out, reports, run.stages if run else [], roster)
+    report = cohort.write_report(out, reports, run)
+    console.print(f"gradebook: {gradebook}  ({len(reports)} students)", markup=False)
+    console.print(f"cohort report: {report}", markup=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade batch",
+        description="Grade every student folder of SUBMISSIONS_DIR in parallel.",
+    )
+    parser.add_argument("submissions", nargs="?", type=Path, help="one folder per student")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="students at once")
+    options.add_arguments(parser, "batch", defaults={"spec_name": "credit"})
+    parser.add_argument("--shard", type=parse_shard, help="i/n: grade only shard i of n")
+    parser.add_argument(
+        "--resume", action="store_true", help="skip students that already have results"
+    )
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV with folder, student_id (and e.g. login, email) columns: the gradebook's ids",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="SHARD_OUT",
+        help="combine the output folders of sharded runs into --out, then report",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=STUDENT_TIMEOUT, help="seconds per student at most"
+    )
+    return parser
+
+
+def new_run(grading: options.Options, resume: bool, previous: RunInfo | None) -> RunInfo:
+    """This run's description; a resumed run keeps its id and date."""
+    run = RunInfo(
+        run_id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+        date=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        spec=grading.spec_name,
+        stage="all" if grading.stage == 7 else str(grading.stage),
+        only=",".join(map(str, sorted(grading.only))) if grading.only else None,
+        engine=grading.engine,
+        seeded=grading.seed != 0,
+    )
+    if resume and previous is not None:
+        run.run_id, run.date = previous.run_id, previous.date
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=True, soft_wrap=True)
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        roster = Roster.read(args.roster) if args.roster else None
+    except (OSError, ValueError, KeyError) as e:
+        console.print(f"grade batch: {e}", markup=False, style="red")
+        return USAGE
+
+    if args.merge:
+        copied = merge([p.resolve() for p in args.merge], out)
+        console.print(f"merged {copied} students into {out}", markup=False)
+        finish(out, console, read_run(out), roster)
+        return 0
+
+    grading = options.from_values(Path("."), vars(args))
+    problems = grading.problems()
+    if args.submissions is None or not args.submissions.is_dir():
+        problems.append("grade batch needs SUBMISSIONS_DIR (one folder per student)")
+    if args.jobs < 1:
+        problems.append("--jobs must be at least 1")
+    if problems:
+        console.print("\n".join(problems), style="red", markup=False)
+        return USAGE
+
+    everyone = students(args.submissions.resolve())
+    jobs = [Job(p.name, p, out / "students" / p.name) for p in shard_of(everyone, args.shard)]
+    done = [j for j in jobs if args.resume and (j.out / REPORT).is_file()]
+    todo = [j for j in jobs if j not in done]
+    shard_note = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
+    console.print(
+        f"{len(everyone)} submissions{shard_note}: {len(jobs)} to grade here, "
+        f"{len(done)} already graded, {len(todo)} left; {args.jobs} at a time",
+        markup=False,
+    )
+    run = new_run(grading, args.resume, read_run(out))
+    write_atomic(out / RUN, json.dumps(asdict(run), indent=2) + "\n")
+    runner = Runner(grading, args.timeout)
+    started = time.monotonic()
+    left = grade_all(runner, todo, (len(jobs), len(done)), args.jobs, console)
+    if left is None:
+        console.print(
+            "interrupted: finished students are saved, the others are not graded; "
+            "run the same command with --resume to go on",
+            style="yellow",
+        )
+        return INTERRUPTED
+    console.print(
+        f"graded {len(todo) - left} students in {time.monotonic() - started:.1f} s", markup=False
+    )
+    finish(out, console, run, roster)
+    if left:
+        console.print(f"{left} students were interrupted: --resume grades them", style="yellow")
+        return INTERRUPTED
+    return 0
+
+
+def grade_all(
+    runner: Runner, todo: list[Job], counts: tuple[int, int], jobs: int, console: Console
+) -> int | None:
+    """Grade `todo`, `jobs` at a time, with a progress bar; how many students were
+    interrupted, or None if the whole batch was (Ctrl-C, SIGTERM)."""
+    total, done = counts
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    left = 0
+    try:
+        with progress:
+            task = progress.add_task("grading", total=total, completed=done)
+            futures = {pool.submit(runner.grade, job): job for job in todo}
+            for future in concurrent.futures.as_completed(futures):
+                name = clean_name(futures[future].name)
+                try:
+                    report, seconds = future.result()
+                except Interrupted:
+                    left += 1
+                    progress.console.print(f"{name}: interrupted, not recorded", markup=False)
+                    continue
+                line = f"{name}: {report.score:g} / {report.max_score:g}  ({seconds:.0f} s)"
+                progress.console.print(line, markup=False, highlight=False)
+                progress.advance(task)
+    except KeyboardInterrupt:
+        runner.stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        return None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    pool.shutdown(wait=True)
+    return left
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,7 @@
+"""The grader's exit codes (`grade` and `grade batch`)."""
+
+OK = 0  # graded, nothing failed (skipped checks do not fail)
+FAILED = 1  # graded, at least one check failed
+USAGE = 2  # the command line contradicts itself
+BROKEN = 3  # the grader itself could not run: no grade, nothing written
+INTERRUPTED = 130  # Ctrl-C or SIGTERM: nothing recorded

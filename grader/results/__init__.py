@@ -1,0 +1,1 @@
+"""Results: the model of one grading (`report`), its renderings (`render`), atomic writes."""
