@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import preflight
 from grader.exitcodes import BROKEN
 from grader.options import DEFAULTS, Options
 from grader.results.report import Report
@@ -47,6 +48,8 @@ def grade_one(
     require_engine: bool = DEFAULTS.require_engine,
     url: str | None = DEFAULTS.url,
     start_seconds: float = DEFAULTS.start_seconds,
+    require_sandbox: bool = DEFAULTS.require_sandbox,
+    no_sandbox: bool = DEFAULTS.no_sandbox,
 ) -> Report:
     """Grade one submission folder against the stage contracts.
 
@@ -60,12 +63,15 @@ def grade_one(
         require_engine: fail stage 6's build checks when no engine is found.
         url: a live deployment to probe (stage 7).
         start_seconds: how long the app may take to start listening.
+        require_sandbox: refuse to grade without bubblewrap (a seed implies it).
+        no_sandbox: grade without bubblewrap where it cannot start (the report says so).
 
     Returns:
         The report: one result per check.
 
     Raises:
         Interrupted: the grading was stopped.
+        Refused: the grading would not be protected here (the message says why).
         ContractsBroken: the contracts could not run (nothing to report).
     """
     options = replace(
@@ -79,12 +85,28 @@ def grade_one(
         require_engine=require_engine,
         url=url,
         start_seconds=start_seconds,
+        require_sandbox=require_sandbox,
+        no_sandbox=no_sandbox,
     )
     return grade(options)
 
 
-def grade(options: Options) -> Report:
-    """`grade_one` with its options in one object."""
+class Refused(Exception):
+    """The grading may not start here (grader.preflight says why, in one line)."""
+
+
+def grade(options: Options, seed_in_argv: bool = False) -> Report:
+    """`grade_one` with its options in one object; refused (`Refused`) where the grading
+    would not be protected (grader/preflight.py)."""
+    verdict = preflight.check(options, seed_in_argv=seed_in_argv)
+    if verdict.refusal:
+        raise Refused(verdict.refusal)
+    report = _run_contracts(options)
+    report.warning = verdict.warning
+    return report
+
+
+def _run_contracts(options: Options) -> Report:
     plugin = RunPlugin(options)
     argv = [
         str(CONTRACTS),

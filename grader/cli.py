@@ -8,6 +8,7 @@ PATH may be an upload that holds the submission in a folder (grader/uploads.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
         help="write the full report (the grader's own JSON, with the seed)",
     )
     p.add_argument("--quiet", action="store_true", help="print only the total")
+    # `grade batch` hands each child its options here (JSON), never on the command line
+    p.add_argument("--options-stdin", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
@@ -44,16 +47,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from grader.batch.main import main as batch  # matplotlib and rich: only for a cohort
 
         return batch(argv[1:])
+    if argv and argv[0] in ("setup", "doctor"):
+        from grader import doctor, setup
+
+        return (setup.main if argv[0] == "setup" else doctor.main)(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     if not args.path.is_dir():
         p.error(f"{args.path} is not a folder")
     located = uploads.locate(args.path)
-    grading = options.from_values(located.root, vars(args))
+    if args.options_stdin:
+        given = options.Options.from_json(json.load(sys.stdin))
+        grading = dataclasses.replace(given, submission=located.root)
+    else:
+        grading = options.from_values(located.root, vars(args))
     for problem in grading.problems():
         p.error(problem)
     try:
-        report = api.grade(grading)
+        report = api.grade(grading, seed_in_argv=bool(args.seed) and not args.options_stdin)
+    except api.Refused as e:
+        print(f"grade: refused: {e}", file=sys.stderr)
+        return exitcodes.REFUSED
     except api.Interrupted:
         print("grade: interrupted, nothing written", file=sys.stderr)
         return exitcodes.INTERRUPTED

@@ -29,6 +29,8 @@ class Options:
     require_engine: bool = False  # a missing engine fails stage 6 instead of skipping it
     url: str | None = None
     start_seconds: float = 60.0
+    require_sandbox: bool = False  # refuse to grade without bubblewrap (implied by a seed)
+    no_sandbox: bool = False  # grade without bubblewrap anyway (every report says so first)
 
     @property
     def spec(self) -> Spec:
@@ -41,10 +43,47 @@ class Options:
             found.append("--docker contradicts --engine none")
         if self.spec_name not in SPECS:
             found.append(f"--spec must be one of {', '.join(sorted(SPECS))}")
+        if self.require_sandbox and self.no_sandbox:
+            found.append("--require-sandbox contradicts --no-sandbox")
         return found
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as JSON data (how `grade batch` hands them to each student's grader:
+        on its standard input, never on a command line another process could read)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["submission"] = str(self.submission)
+        data["only"] = sorted(self.only) if self.only is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Options:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["submission"] = Path(values.get("submission", "."))
+        if values.get("only") is not None:
+            values["only"] = frozenset(values["only"])
+        return replace(DEFAULTS, **values)
 
 
 DEFAULTS = Options()
+
+
+def read_seed(value: str) -> int:
+    """The seed in the file `value` (an integer), from a file only its owner can read."""
+    path = Path(value)
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot read {value}: {e.strerror}") from None
+    if mode & 0o044:
+        raise argparse.ArgumentTypeError(
+            f"{value} can be read by other users: `chmod 600 {value}` (keep your seed secret)"
+        )
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value} holds no integer seed") from None
 
 
 def stage_number(value: str) -> int:
@@ -78,7 +117,7 @@ class OptionSpec:
 
     @property
     def default(self) -> Any:
-        return getattr(DEFAULTS, self.dest)
+        return getattr(DEFAULTS, self.dest, None)
 
 
 OPTION_SPECS = (
@@ -90,6 +129,26 @@ OPTION_SPECS = (
         "--only", "only", "grade only these stages (comma-separated, e.g. 5,6)", type=stage_set
     ),
     OptionSpec("--seed", "seed", "seed of the hidden checks (keep yours to yourself)", type=int),
+    OptionSpec(
+        "--seed-file",
+        "seed_file",
+        "read the seed from this file (chmod 600): unlike "
+        "--seed, no other process of the machine can read it",
+        type=read_seed,
+        where=("cli", "batch"),
+    ),
+    OptionSpec(
+        "--require-sandbox",
+        "require_sandbox",
+        "refuse to grade without bubblewrap (a seeded grading and `grade batch` always do)",
+        switch=True,
+    ),
+    OptionSpec(
+        "--no-sandbox",
+        "no_sandbox",
+        "grade without bubblewrap where it cannot start (every report then says so first)",
+        switch=True,
+    ),
     OptionSpec(
         "--engine",
         "engine",
@@ -161,6 +220,8 @@ def from_values(submission: Path, values: Mapping[str, Any]) -> Options:
     """`Options` from parsed option values (argparse's or pytest's), defaults for the rest."""
     known = {f.name for f in fields(Options)}
     given = {k: v for k, v in values.items() if k in known and v is not None}
+    if values.get("seed_file") is not None:  # read by argparse already
+        given["seed"] = values["seed_file"]
     return replace(DEFAULTS, submission=submission, **given)
 
 
@@ -168,8 +229,8 @@ def to_argv(options: Options, where: Where) -> list[str]:
     """The command-line arguments that give `options` to `where` (defaults left out)."""
     argv: list[str] = []
     for option in OPTION_SPECS:
-        value = getattr(options, option.dest)
-        if where not in option.where or value == option.default:
+        value = getattr(options, option.dest, None)
+        if where not in option.where or value is None or value == option.default:
             continue
         if option.switch:
             argv.append(option.flag)

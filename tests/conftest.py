@@ -41,28 +41,53 @@ def base_images() -> list[str]:
     return sorted(images)
 
 
-@pytest.fixture(scope="session")
-def container_engine() -> str:
-    """`docker` or `podman`, prepared by ../shared/ci/container-engine.sh (stand-in base images
-    where registries cannot be reached). Skips outside CI when there is no engine; fails in CI."""
+ENGINES = ("podman", "docker")
+
+
+def prepare_engine(name: str) -> str:
+    """`name` ready to build the repository's Dockerfiles, prepared by
+    ../shared/ci/container-engine.sh (stand-in base images where registries cannot be reached;
+    with --docker it installs and starts Debian's Docker daemon). Skips outside CI when the
+    engine cannot be had; fails in CI."""
     script = SHARED / "ci" / "container-engine.sh"
     problem = None
     if not script.exists():
-        # Elsewhere (GitHub's runners, a laptop): a working Docker daemon is enough.
-        docker = subprocess.run(["docker", "info"], capture_output=True, check=False)
-        if docker.returncode == 0:
-            return "docker"
-        problem = f"no Docker daemon and no {script}"
+        # Elsewhere (GitHub's runners, a laptop): the engine as it is installed.
+        check = ["docker", "info"] if name == "docker" else ["podman", "info"]
+        try:
+            works = subprocess.run(check, capture_output=True, check=False).returncode == 0
+        except OSError:
+            works = False
+        if works:
+            return name
+        problem = f"no working {name} here and no {script}"
     else:
         result = subprocess.run(
-            ["bash", str(script), *base_images()], capture_output=True, text=True, timeout=1200
+            ["bash", str(script), f"--{name}", *base_images()],
+            capture_output=True,
+            text=True,
+            timeout=1200,
         )
-        if result.returncode == 0 and result.stdout.strip():
-            return result.stdout.strip().splitlines()[-1]
-        problem = f"container-engine.sh failed ({result.returncode}): {result.stderr[-2000:]}"
+        if result.returncode == 0 and result.stdout.strip().splitlines()[-1:] == [name]:
+            return name
+        problem = f"container-engine.sh --{name} failed ({result.returncode}): {result.stderr[-2000:]}"
     if os.environ.get("CI"):
         pytest.fail(problem)
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def container_engine(request: pytest.FixtureRequest) -> str:
+    """Each container engine in turn: podman, and Docker (the engine students and GitHub's
+    runners have). The tests that use it run once per engine."""
+    return prepare_engine(str(request.param))
+
+
+@pytest.fixture(scope="session")
+def podman_engine() -> str:
+    """podman alone: the tests of what only podman does (rootless builds as a user of their
+    own, per-run storage, the shared dependency store)."""
+    return prepare_engine("podman")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

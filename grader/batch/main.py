@@ -37,7 +37,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from grader import options
+from grader import options, preflight
 from grader.batch import cohort
 from grader.batch.gradebook import Roster, write_gradebook
 from grader.batch.runner import (
@@ -54,7 +54,7 @@ from grader.batch.runner import (
     shard_of,
     students,
 )
-from grader.exitcodes import INTERRUPTED, USAGE
+from grader.exitcodes import INTERRUPTED, REFUSED, USAGE
 from grader.results.atomic import write_atomic
 from grader.results.render import clean_name
 from grader.results.report import RunInfo
@@ -142,6 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problems:
         console.print("\n".join(problems), style="red", markup=False)
         return USAGE
+    verdict = preflight.check(grading, cohort=True, seed_in_argv=bool(args.seed))
+    if verdict.refusal:
+        console.print(f"grade batch: refused: {verdict.refusal}", style="red", markup=False)
+        return REFUSED
+    if verdict.warning:
+        console.print(verdict.warning, style="bold red", markup=False)
 
     everyone = students(args.submissions.resolve())
     jobs = [Job(p.name, p, out / "students" / p.name) for p in shard_of(everyone, args.shard)]

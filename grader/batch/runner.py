@@ -6,6 +6,8 @@ as finished), each written to a temporary file and renamed into place."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import re
 import shutil
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.exitcodes import INTERRUPTED
-from grader.options import Options, to_argv
+from grader.options import Options
 from grader.results import render
 from grader.results.atomic import write_atomic
 from grader.results.report import Report, RunInfo
@@ -88,19 +90,21 @@ class Runner:
     """Runs grader children, and stops them all when the batch is interrupted."""
 
     def __init__(self, grading: Options, timeout: float) -> None:
-        self.forwarded = to_argv(grading, "cli")
+        # every child refuses to grade unprotected unless the batch was told --no-sandbox
+        self.options = dataclasses.replace(grading, require_sandbox=not grading.no_sandbox)
         self.spec, self.seed, self.timeout = grading.spec_name, grading.seed, timeout
         self._children: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self.stopping = False
 
     def command(self, job: Job, report_file: Path) -> list[str]:
+        """The child's command line: its options (the seed among them) come on its stdin."""
         return [
             sys.executable,
             "-m",
             "grader.cli",
             str(job.path),
-            *self.forwarded,
+            "--options-stdin",
             "--quiet",
             "--report",
             str(report_file),
@@ -119,11 +123,16 @@ class Runner:
                     raise Interrupted
                 proc = subprocess.Popen(
                     self.command(job, report_file),
+                    stdin=subprocess.PIPE,
                     stdout=log_f,
                     stderr=subprocess.STDOUT,
                     text=True,
                 )
                 self._children.add(proc)
+                assert proc.stdin is not None
+                with contextlib.suppress(OSError):
+                    proc.stdin.write(json.dumps(self.options.to_json()))
+                    proc.stdin.close()
             try:
                 proc.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:

@@ -29,14 +29,24 @@ def storage(engine: Engine, root: Path, stores: Sequence[Path] = ()) -> list[str
 
 
 def limits(engine: Engine) -> list[str]:
-    """What every build and container of a run gets: ulimits, and no proxy variables."""
-    del engine
+    """What every build and container of a run gets: ulimits, and (podman) no proxy variables;
+    docker reads proxies from its client configuration, which the run's own empty one lacks."""
+    proxy = ["--http-proxy=false"] if engine.name == "podman" else []
     return [
-        "--http-proxy=false",
+        *proxy,
         f"--ulimit=nproc={NPROC}:{NPROC}",
         f"--ulimit=data={DATA_BYTES}:{DATA_BYTES}",
         f"--ulimit=fsize={FILE_BYTES}:{FILE_BYTES}",
     ]
+
+
+# A container of a docker daemon: no capability, no privilege gained on exec, cgroup limits.
+DOCKER_RUN = [
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+    "--pids-limit=4096",
+    "--memory=4g",
+]
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,7 @@ def commands(
         context,
     ]
     inspect = [e.path, *own, "image", "inspect", "--format", "{{.Size}}", tag]
-    network = [f"--network={NETWORK}"] if e.name == "podman" else []
+    network = [f"--network={NETWORK}"] if e.name == "podman" else DOCKER_RUN
     run = [
         e.path,
         *own,

@@ -10,9 +10,11 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from grader.sandbox.owned import own_dir
 
 BUILD_USER = os.environ.get("GRADER_BUILD_USER", "grader-build")
 # short: podman refuses a runroot path over 50 characters
@@ -86,27 +88,34 @@ class Engine:
         home = self.home or Path(os.environ.get("HOME", "/"))
         env["HOME"] = str(home)
         env["XDG_RUNTIME_DIR"] = str(tmpdir / "xdg")
+        if self.name == "docker":  # BuildKit (RUN --mount); no credentials or proxies of ours
+            env["DOCKER_BUILDKIT"] = "1"
+            env["DOCKER_CONFIG"] = str(tmpdir / "docker-config")
+            if os.environ.get("DOCKER_HOST"):
+                env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         return env
 
-    def wrap(self, argv: list[str]) -> list[str]:
+    def wrap(self, argv: list[str], read_only: Sequence[Path] = ()) -> list[str]:
         """`argv` as the build user (runuser), when there is one, in a pid namespace of its
-        own: rootless podman's pause process and conmon die with it."""
+        own (rootless podman's pause process and conmon die with it) and a mount namespace
+        of its own, where the `read_only` folders (the image stores later builds read) are
+        bound read-only: the kernel refuses every write to them from this run, whatever
+        escapes a build, and a user namespace cannot lift that."""
         if self.user is None:
             return argv
         runuser = shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "runuser"
         unshare = shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin") or "unshare"
-        return [
-            unshare,
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--mount-proc",
-            runuser,
-            "-u",
-            self.user,
-            "--",
-            *argv,
-        ]
+        mount = shutil.which("mount", path="/usr/bin:/bin:/usr/sbin:/sbin") or "mount"
+        inner = [runuser, "-u", self.user, "--", *argv]
+        binds = [str(p) for p in read_only if p.is_dir()]
+        if binds:  # sh: bind each folder read-only, then become the build user
+            script = (
+                'for d in "$@"; do [ "$d" = -- ] && break; '
+                + mount
+                + ' --bind -o ro "$d" "$d" || exit 97; shift; done; shift; exec "$@"'
+            )
+            inner = ["sh", "-c", script, "sh", *binds, "--", *inner]
+        return [unshare, "--pid", "--fork", "--kill-child", "--mount-proc", *inner]
 
 
 def run_quiet(
@@ -254,8 +263,8 @@ def ensure_images(engine: Engine, images: Iterable[str]) -> None:
 
 def helpers() -> None:
     """The engine's helper wrappers (root-owned, read-only to others), written if missing."""
-    HELPERS.mkdir(parents=True, exist_ok=True)
-    HELPERS.chmod(0o755)
+    own_dir(RUNS, 0o711)
+    own_dir(HELPERS, 0o755)
     slirp = HELPERS / "slirp4netns"
     if Path("/usr/bin/slirp4netns").exists() and (not slirp.exists() or slirp.read_text() != SLIRP):
         tmp = slirp.with_suffix(".tmp")

@@ -92,12 +92,12 @@ class ContainerRun:
         podman, the build of the dependency steps when no build has filled their store yet
         (from the project files only, read before any student code runs). The script then
         waits for `start`'s word."""
+        helpers()  # makes RUNS, the grader's own folder
         store.sweep()
-        RUNS.mkdir(parents=True, exist_ok=True)
-        RUNS.chmod(0o711)
-        helpers()
         self.folder = folder = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUNS))
         self._lock_fd = store.lock(folder)
+        if self.engine.name == "docker":  # the daemon keeps what a killed grader leaves
+            (folder / store.DOCKER_RUN_FILE).write_text(self.run_id)
         (folder / "xdg").mkdir(mode=0o700)
         (folder / "deps-context").mkdir()
         self._store = store.claim(self.source, folder / "deps-context", self.engine)
@@ -132,8 +132,12 @@ class ContainerRun:
             str(argv_dir),
         ]
         self.started_at = time.monotonic()
+        # What this run reads and must not change: the base images, a filled dependency store.
+        read_only = [Path(self.engine.store)] if self.engine.store else []
+        if self._store is not None and not self._store.filling:
+            read_only.append(self._store.path)
         self._proc = subprocess.Popen(
-            self.engine.wrap(argv),
+            self.engine.wrap(argv, read_only),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -266,6 +270,10 @@ class ContainerRun:
         if self.engine.name == "docker":
             run_quiet([self.engine.path, "rm", "-f", self.name])
             run_quiet([self.engine.path, "rmi", "-f", self.tag])
+            # BuildKit keeps cache mounts (`--mount=type=cache`) for every later build: no
+            # student's cache reaches another's (a build running meanwhile may lose its own)
+            prune = ["builder", "prune", "-f", "--filter", "type=exec.cachemount"]
+            run_quiet([self.engine.path, *prune], timeout=300)
         if self.folder is not None:
             if self.engine.name == "podman" and os.geteuid() != 0:
                 self._engine_cmd(["system", "reset", "--force"])  # files of sub-uids

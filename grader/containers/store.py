@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grader import dockerfile
 from grader.containers.engine import RUNS, Engine
+from grader.sandbox import owned
 from grader.submission import files
 
 DEPS_KEEP = 6  # dependency stores kept (the most recently used), each ~300 MB for the course
@@ -65,8 +66,12 @@ class Claim:
         return f"localhost/grader-{self.path.name}"
 
     def filled(self) -> None:
-        """Mark the store done (its build exited 0): later builds read it."""
+        """Freeze the store (its build exited 0) and mark it done: later builds read it. Its
+        folder goes back to the grader (the build user may enter it, not change its entries),
+        and every build that reads it sees it through a read-only bind (engine.wrap)."""
         if self.filling:
+            os.chown(self.path, os.geteuid(), os.getegid())
+            os.chmod(self.path, 0o755)
             self.path.with_suffix(".done").touch()
             self.filling = False
 
@@ -101,7 +106,7 @@ def claim(source: Path, into: Path, engine: Engine) -> Claim | None:
         return None
     store = RUNS / f"deps-{key[:20]}"
     done = store.with_suffix(".done")
-    if done.exists():
+    if done.exists() and frozen(store):
         fd = flock(store, shared=True)
         if fd is not None and done.exists():
             with contextlib.suppress(OSError):
@@ -113,10 +118,10 @@ def claim(source: Path, into: Path, engine: Engine) -> Claim | None:
     fd = flock(store, shared=False)
     if fd is None:  # another run fills it right now: build without it
         return None
-    if done.exists():  # filled meanwhile: read it
+    if done.exists() and frozen(store):  # filled meanwhile: read it
         fcntl.flock(fd, fcntl.LOCK_SH)
         return Claim(store, key, fd, filling=False)
-    remove(store)  # a fill that did not finish
+    remove(store)  # a fill that did not finish, or a store not frozen: filled again
     if store.exists():  # could not be deleted: build without a store
         os.close(fd)
         return None
@@ -125,11 +130,20 @@ def claim(source: Path, into: Path, engine: Engine) -> Claim | None:
     return Claim(store, key, fd, filling=True)
 
 
+def frozen(store: Path) -> bool:
+    """Is `store` a filled store as `Claim.filled` left it (the grader's, read-only to others)?
+    Anything else under RUNS (which only the grader can write) is refilled."""
+    try:
+        return owned.check_dir(store)
+    except owned.NotOurs:
+        return False
+
+
 def flock(folder: Path, shared: bool) -> int | None:
     """The folder's lock (shared or exclusive) if free, on the lock file still in place (not
     one a sweep has just unlinked); None if another process holds it."""
     try:
-        fd = os.open(folder.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = owned.open_lock(folder.with_suffix(".lock"))
     except OSError:
         return None
     try:
@@ -175,7 +189,7 @@ def _mtime(path: Path) -> float:
 def sweep() -> None:
     """Delete the folders of runs whose grader is gone (its lock is free), dependency stores
     left half-filled, and all but the `DEPS_KEEP` most recently used ones."""
-    if not RUNS.is_dir():
+    if not owned.check_dir(RUNS):
         return
     stores = sorted(RUNS.glob("deps-*.lock"), key=_mtime, reverse=True)
     done = [lock for lock in stores if lock.with_suffix(".done").exists()]
@@ -185,7 +199,25 @@ def sweep() -> None:
         if fd is None:  # in use, or swept by another grader meanwhile
             continue
         try:
+            forget_docker_run(lock_file.with_suffix(""))
             remove(lock_file.with_suffix(""))
             lock_file.unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+
+DOCKER_RUN_FILE = "docker-run"  # in a docker run's folder: its id, for a later sweep
+
+
+def forget_docker_run(folder: Path) -> None:
+    """A docker run outlives its grader in the daemon: remove its container and image."""
+    docker = shutil.which("docker")
+    try:
+        run_id = (folder / DOCKER_RUN_FILE).read_text().strip()
+    except OSError:
+        return
+    if docker is None or not run_id.isalnum():
+        return
+    for args in (["rm", "-f", f"grader-{run_id}"], ["rmi", "-f", f"localhost/grader-{run_id}"]):
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([docker, *args], capture_output=True, timeout=120, check=False)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from grader.environment.trust import Trusted
 from grader.sandbox import Limits, Process, RunResult, Sandbox
 
 PROBES = Path(__file__).resolve().parent.parent / "probes"
@@ -14,10 +15,23 @@ MODEL_SECONDS = 180.0  # loading and scoring the pickles
 RESULT_MARK = "GRADER-RESULT"
 
 
-def start(sandbox: Sandbox, python: str, env: dict[str, str], seconds: float) -> Process:
-    """probe.py in the sandbox; it imports its libraries, then waits for its request (it may
-    live `seconds` in all)."""
-    command = [python, "-I", str(PROBES / "probe.py")]
+def start(
+    sandbox: Sandbox, python: str, trusted: Trusted, env: dict[str, str], seconds: float
+) -> Process:
+    """probe.py in the sandbox, without site processing (no `.pth` file, no `sitecustomize`),
+    importing from the environment only the modules `trusted` lists; it imports its libraries,
+    then waits for its request (it may live `seconds` in all)."""
+    modules = ",".join(trusted.modules)
+    command = [
+        python,
+        "-I",
+        "-S",
+        str(PROBES / "probe.py"),
+        "--site",
+        str(trusted.site),
+        "--modules",
+        modules,
+    ]
     return sandbox.start(command, Limits(wall_seconds=seconds), env, stdin=True, result_fd=True)
 
 

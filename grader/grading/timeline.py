@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader import environment
+from grader.environment import trust
 from grader.grading import probe, view
 from grader.grading.requests import HttpRun, http_requests, public_only
 from grader.grading.stage6 import ContainerStage
@@ -147,7 +148,9 @@ class Timeline:
     # -- the probe: the pickles (stages 1-3) and the server (3, 4, 7) ---------------------------
     def _start_probe(self, wait_seconds: float = 0.0) -> Process:
         seconds = wait_seconds + probe.MODEL_SECONDS + self.g.options.start_seconds + 180
-        return probe.start(self.sandbox, self.python, self.data_env(), seconds)
+        own = self.python == sys.executable
+        trusted = trust.of_grader() if own else self.locked_env.probe_trust()
+        return probe.start(self.sandbox, self.python, trusted, self.data_env(), seconds)
 
     def probed(self, part: str) -> tuple[Any, RunResult]:
         """The probe process's result for `part` ("model" or "http"), and how it ended: one
@@ -261,5 +264,6 @@ class Timeline:
             self.stage6.close()
             self.stage6 = None
         self.sandbox.close()
+        self.locked_env.close()
         if self._own_env is not None:
             shutil.rmtree(self._own_env, ignore_errors=True)

@@ -28,6 +28,12 @@ No student code ever runs in a process that has read the HTTP requests (which ar
 are seeded) or the nonce: the server is forked before they are read, the model child before
 the HTTP part is read; stdin is read unbuffered, so no child inherits a read-ahead copy.
 
+It runs without site processing (`python -I -S`): no `.pth` file and no `sitecustomize` of the
+environment runs here. It puts the environment's site-packages on `sys.path` itself (`--site`)
+and imports from it only the top-level modules the grader verified (`--modules`,
+grader/environment/trust.py): anything else is "not found". The server child drops that guard
+and processes the site folder as usual: it runs student code, and holds no secret.
+
 Standard library only at its core: it imports nothing from the grader (its siblings are loaded by
 path), and an import that fails here is simply left to the child that needs it.
 """
@@ -36,6 +42,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -74,6 +82,46 @@ PREWARM = (
     "uvicorn.protocols.websockets.auto",
     "uvicorn.lifespan.on",
 )
+
+
+class SiteGuard(importlib.abc.MetaPathFinder):
+    """Refuses the top-level modules of site-packages that are not in `allowed`."""
+
+    def __init__(self, site: str, allowed: frozenset[str]) -> None:
+        self.site = site
+        self.allowed = allowed
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if "." in name or name in self.allowed:
+            return None  # submodules come from their (allowed) package's own folder
+        if importlib.machinery.PathFinder.find_spec(name, [self.site]) is None:
+            return None  # not in site-packages: the standard library, or nowhere
+        raise ModuleNotFoundError(f"No module named {name!r} (not imported by the grader's probe)",
+                                  name=name)  # fmt: skip
+
+
+GUARD: SiteGuard | None = None
+
+
+def guard(site: str, modules: str) -> None:
+    """site-packages on sys.path (after the standard library), behind the guard."""
+    global GUARD
+    GUARD = SiteGuard(site, frozenset(m for m in modules.split(",") if m))
+    sys.meta_path.insert(0, GUARD)
+    sys.path.append(site)
+
+
+def unguard() -> None:
+    """In the server child: the environment as a plain interpreter sees it (.pth files)."""
+    if GUARD is None:
+        return
+    with contextlib.suppress(ValueError):
+        sys.meta_path.remove(GUARD)
+    import site
+
+    site.addsitedir(GUARD.site)
+    with contextlib.suppress(Exception):
+        import sitecustomize  # noqa: F401
 
 
 def sibling(name: str) -> ModuleType:
@@ -175,6 +223,7 @@ def uvicorn_job(argv: list[str]) -> Any:
     """`python -m uvicorn ARGS` run as a call: uvicorn's command line, same options and checks."""
 
     def job() -> int:
+        unguard()
         import uvicorn.main
 
         sys.argv = ["uvicorn", *argv]
@@ -312,10 +361,21 @@ def write_result(line: str) -> None:
         data = data[os.write(RESULT_FD, data) :]
 
 
+def options(argv: list[str]) -> dict[str, str]:
+    """`--result-fd N`, `--site DIR`, `--modules a,b,c` (given by the grader, in any order)."""
+    found = {}
+    for flag, value in zip(argv[::2], argv[1::2], strict=False):
+        found[flag.removeprefix("--")] = value
+    return found
+
+
 def main() -> None:
     global RESULT_FD
-    if sys.argv[1:2] == ["--result-fd"]:
-        RESULT_FD = int(sys.argv[2])
+    given = options(sys.argv[1:])
+    if "result-fd" in given:
+        RESULT_FD = int(given["result-fd"])
+    if "site" in given:
+        guard(given["site"], given.get("modules", ""))
     not_dumpable()
     sys.dont_write_bytecode = True  # as PYTHONDONTWRITEBYTECODE for the server (-I ignores it)
     began = time.monotonic()

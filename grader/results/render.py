@@ -88,7 +88,8 @@ def gradescope(report: Report, redact: Redactor) -> dict[str, Any]:
                 },
             }
         )
-    output = [f"{report.spec} spec, stages 1-{report.stage}. Isolation: {report.isolation}"]
+    output = [report.warning] if report.warning else []
+    output.append(f"{report.spec} spec, stages 1-{report.stage}. Isolation: {report.isolation}")
     output += [redact(n) for n in report.notes]
     if report.error:
         output.append(f"The grader could not grade this submission: {report.error}")
@@ -110,7 +111,8 @@ def gradescope(report: Report, redact: Redactor) -> dict[str, Any]:
 
 def feedback(report: Report, name: str, redact: Redactor) -> str:
     """Markdown for one student: total, a table per stage, what to fix under each failure."""
-    lines = [f"# Feedback for {clean_name(name)}", ""]
+    lines = [f"**{clean_name(report.warning)}**", ""] if report.warning else []
+    lines += [f"# Feedback for {clean_name(name)}", ""]
     lines += [f"**Score: {report.score:g} / {report.max_score:g}**", ""]
     lines += [redact(n) for n in report.notes]
     if report.error:
@@ -149,7 +151,8 @@ def feedback(report: Report, name: str, redact: Redactor) -> str:
 
 def summary(report: Report) -> str:
     """Plain-text summary: one line per check, what to fix under each failure, the total."""
-    lines = [
+    lines = [clean(report.warning)] if report.warning else []
+    lines += [
         f"Grading {clean(report.submission)} ({report.spec} spec, stages 1-{report.stage}, "
         f"{report.seed_text})",
         f"isolation: {report.isolation}",

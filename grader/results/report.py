@@ -68,6 +68,7 @@ class Report:
     root: str = "."  # the folder graded, relative to the upload (a zip may hold one folder)
     notes: list[str] = field(default_factory=list)  # about the upload, for student and teacher
     error: str = ""  # set when the grader itself could not grade the submission
+    warning: str = ""  # said first wherever the report is shown (e.g. graded without sandbox)
 
     @classmethod
     def failure(cls, submission: str, spec: str, message: str, seconds: float = 0.0) -> Report:

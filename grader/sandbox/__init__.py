@@ -12,6 +12,7 @@ from grader.sandbox.sandbox import (
     WRITE_ENTRIES,
     Sandbox,
     SubmissionTooLarge,
+    Unreachable,
 )
 from grader.sandbox.watchdog import disk_usage
 
@@ -27,6 +28,7 @@ __all__ = [
     "Sandbox",
     "SubmissionTooLarge",
     "Tail",
+    "Unreachable",
     "bwrap_available",
     "disk_usage",
 ]

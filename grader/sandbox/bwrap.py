@@ -45,18 +45,42 @@ ETC = (
 
 def bwrap_available() -> str | None:
     """bubblewrap's path if it can start a sandbox here (Linux, user namespaces allowed)."""
-    if platform.system() != "Linux" or os.environ.get("GRADER_NO_BWRAP"):
-        return None
-    path = shutil.which("bwrap")
+    path, _ = _probe()
+    return path
+
+
+def bwrap_problem() -> str:
+    """Why bubblewrap cannot sandbox here, in one line with the fix ("" if it can)."""
+    return _probe()[1]
+
+
+def _probe() -> tuple[str | None, str]:
+    if platform.system() != "Linux":
+        return None, f"bubblewrap needs Linux (this is {platform.system()})"
+    if os.environ.get("GRADER_NO_BWRAP"):
+        return None, "GRADER_NO_BWRAP is set"
+    path = shutil.which("bwrap", path=f"{os.environ.get('PATH', '')}:/usr/bin:/bin")
     if path is None:
-        return None
+        return (
+            None,
+            "bubblewrap is not installed: `sudo apt-get install bubblewrap` (Debian, Ubuntu)",
+        )
     probe = subprocess.run(
         [path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
         capture_output=True,
+        text=True,
         timeout=30,
         check=False,
     )
-    return path if probe.returncode == 0 else None
+    if probe.returncode == 0:
+        return path, ""
+    why = (probe.stderr.strip().splitlines() or ["no error message"])[-1]
+    hint = (
+        "this machine does not let it create user namespaces (a container without privileges, "
+        "or `sysctl kernel.apparmor_restrict_unprivileged_userns=0` / "
+        "`kernel.unprivileged_userns_clone=1` missing)"
+    )
+    return None, f"bubblewrap cannot start a sandbox here ({why}): {hint}"
 
 
 def no_fallocate() -> bytes | None:

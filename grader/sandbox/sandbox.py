@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
-from grader.sandbox import bwrap
+from grader.sandbox import bwrap, reaper
 from grader.sandbox.process import Limits, Process, RunResult
 from grader.sandbox.uids import SandboxUid
 from grader.sandbox.watchdog import disk_usage, held_deleted
@@ -29,6 +30,10 @@ MAX_SUBMISSION_BYTES = 200 * 1024 * 1024
 WRITE_BYTES = 512 * 1024**2  # what commands may add to the scratch copy, all together (disk)
 WRITE_ENTRIES = 10_000  # files and folders they may add to it
 WATCH_SECONDS = 0.1  # how often the scratch copy is measured while a command runs (at most)
+
+
+class Unreachable(RuntimeError):
+    """Without bubblewrap, the unprivileged uid of student code cannot run the interpreter."""
 
 
 class SubmissionTooLarge(ValueError):
@@ -53,14 +58,20 @@ class Sandbox:
         self._tmp = tempfile.mkdtemp(prefix="grader-", dir=base)
         self.scratch = Path(self._tmp) / "submission"
         self.bwrap = bwrap.bwrap_available()
-        self.own_uid = self.bwrap is not None and os.geteuid() == 0
+        # As root, commands run as a uid of their own, with or without bubblewrap: never root.
+        self.own_uid = os.geteuid() == 0
         self.user = SandboxUid() if self.own_uid else None
         self.visible = [*self._interpreter(), *visible]
+        self._started_at = reaper.start_ticks()
+        self._subreaper = self.bwrap is None and not self.own_uid and reaper.become_subreaper()
         self._copy()
         self._running: list[Process] = []
         # Without bubblewrap, TMPDIR is a folder beside the copy, under the same caps.
         self._own_tmp = Path(self._tmp) / "tmp"
         self._own_tmp.mkdir()
+        if self.user is not None and self.bwrap is None:
+            os.chmod(self._tmp, 0o711)  # its uid reaches the copy and TMPDIR, nothing else here
+            self.give(self._own_tmp)
         self._watched = [self.scratch] if self.bwrap else [self.scratch, self._own_tmp]
         self._baseline = disk_usage(self._watched, 10 * WRITE_ENTRIES)
         self._device = self.scratch.stat().st_dev
@@ -111,6 +122,14 @@ class Sandbox:
         return bwrap.INSIDE if self.bwrap else self.scratch
 
     @property
+    def mode(self) -> str:
+        """ "bubblewrap", "uid" (no bubblewrap, an unprivileged uid of its own) or "none"
+        (no bubblewrap, the grader's own uid)."""
+        if self.bwrap:
+            return "bubblewrap"
+        return "uid" if self.user is not None else "none"
+
+    @property
     def isolation(self) -> str:
         """What isolation is in force, in words, for the report."""
         limits = (
@@ -130,9 +149,14 @@ class Sandbox:
                 f"{bwrap.SHM_BYTES // 2**20} MiB; no network but loopback; own pid namespace) "
                 f"+ {limits}"
             )
+        who = (
+            "an unprivileged uid of its own (it cannot read the grader's files or the seed)"
+            if self.user is not None
+            else "the grader's own uid"
+        )
         return (
-            f"rlimits and timeouts only ({limits}); no file-system or network isolation on "
-            f"{platform.system()} without bubblewrap"
+            f"NO SANDBOX: student code ran as {who} with rlimits and timeouts only ({limits}); "
+            f"no file-system or network isolation on {platform.system()} without bubblewrap"
         )
 
     def close(self) -> None:
@@ -140,6 +164,10 @@ class Sandbox:
             if not running.done:
                 running.kill()
                 running.wait()
+        if self.user is not None:  # what escaped its process group (setsid, double forks)
+            reaper.kill_uid(self.user.uid)
+        elif self._subreaper:
+            reaper.kill_orphans({r.proc.pid for r in self._running}, self._started_at)
         self._running.clear()
         self._closing.set()
         if self._watchdog is not None:
@@ -207,23 +235,37 @@ class Sandbox:
             pass_fds = (result_file.fileno(),)
             command += ["--result-fd", str(result_file.fileno())]
         full = list(command)
-        seccomp = None
+        closing: list[IO[bytes]] = []
         if self.bwrap:
             uid = self.user.uid if self.user is not None else None
-            prefix = bwrap.arguments(self.bwrap, self.scratch, self.visible, uid)
-            full = [*prefix, *command]
+            args = bwrap.arguments(self.bwrap, self.scratch, self.visible, uid)[1:]
+            split = args.index("--")  # options in the file, the command on the command line
+            args, after = args[:split], args[split:]
             program = bwrap.no_fallocate()
             if program is not None:
-                seccomp, write_end = os.pipe()  # bubblewrap reads the filter from it
-                os.write(write_end, program)
-                os.close(write_end)
-                pass_fds += (seccomp,)
-                full[1:1] = ["--seccomp", str(seccomp)]
+                seccomp = _unlinked(self._tmp, program)  # bubblewrap reads the filter from it
+                closing.append(seccomp)
+                pass_fds += (seccomp.fileno(),)
+                args[0:0] = ["--seccomp", str(seccomp.fileno())]
+            # Its arguments from a file, not its command line: nothing of the host's paths in
+            # the /proc/1/cmdline the sandboxed command sees (its pid 1 is bubblewrap's).
+            listed = _unlinked(self._tmp, b"".join(a.encode() + b"\0" for a in args))
+            closing.append(listed)
+            pass_fds += (listed.fileno(),)
+            full = [self.bwrap, "--args", str(listed.fileno()), *after, *command]
         preexec = self._limits_in_child(limits)
         started = time.monotonic()
-        proc = subprocess_popen(full, self.scratch, self.env(env), stdin, pass_fds, preexec)
-        if seccomp is not None:
-            os.close(seccomp)
+        try:
+            proc = subprocess_popen(full, self.scratch, self.env(env), stdin, pass_fds, preexec)
+        except PermissionError as e:
+            raise Unreachable(
+                f"{command[0]} cannot be run by the unprivileged user student code runs as "
+                f"without bubblewrap ({e.strerror}): install bubblewrap (`uv run grade setup`), "
+                "or Python and the grader where every user can read them (not under /root)"
+            ) from None
+        finally:
+            for file in closing:
+                file.close()
         if result_fd:
             command = command[:-2]
         shown = (
@@ -239,10 +281,16 @@ class Sandbox:
         return running
 
     def _limits_in_child(self, limits: Limits) -> Callable[[], None]:
-        """The function that sets the rlimits in the child, before it executes."""
+        """The function that sets the rlimits in the child, before it executes (and, without
+        bubblewrap, drops to the sandbox's own uid: bubblewrap does it with setpriv)."""
         nproc = self.own_uid or os.geteuid() != 0
+        drop = self.user.uid if self.user is not None and self.bwrap is None else None
 
         def preexec() -> None:
+            if drop is not None:
+                os.setgroups([])
+                os.setresgid(drop, drop, drop)
+                os.setresuid(drop, drop, drop)
             if resource is None:
                 return
             cpu = (limits.cpu_seconds, limits.cpu_seconds + 5)
@@ -306,6 +354,15 @@ class Sandbox:
                     "assignment asks for, small, and delete temporary ones"
                 )
         return self.overflow
+
+
+def _unlinked(folder: str, data: bytes) -> IO[bytes]:
+    """An unlinked file holding `data`, read from its start (for bubblewrap's descriptors)."""
+    file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed once the child started
+    file.write(data)
+    file.flush()
+    file.seek(0)
+    return file
 
 
 def subprocess_popen(

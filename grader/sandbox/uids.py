@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from grader.sandbox.owned import open_lock, own_dir
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -15,7 +17,11 @@ except ImportError:  # Windows
 # 100000-165535 and up).
 UID_BASE = 1_500_000_000
 UID_SLOTS = 10_000
-UID_LOCKS = Path(tempfile.gettempdir()) / "grader-uids"
+
+
+def locks_folder() -> Path:
+    """The uid locks' folder: the grader's own (checked on every use)."""
+    return Path(tempfile.gettempdir()) / "grader-uids"
 
 
 class SandboxUid:
@@ -27,11 +33,11 @@ class SandboxUid:
 
     def __init__(self) -> None:
         assert fcntl is not None
-        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        folder = own_dir(locks_folder(), 0o700)
         start = os.getpid() % UID_SLOTS
         for i in range(UID_SLOTS):
             uid = UID_BASE + (start + i) % UID_SLOTS
-            fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_lock(folder / str(uid))
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -40,9 +46,39 @@ class SandboxUid:
             self.uid = uid
             self._fd: int | None = fd
             return
-        raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use ({UID_LOCKS})")
+        raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use ({folder})")
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
+
+
+def unreachable(paths: list[Path]) -> list[Path]:
+    """The `paths` an unprivileged uid cannot read (or, for a file, run): a sandbox without
+    bubblewrap runs student code as one, and it must reach the interpreter it runs with."""
+    if os.geteuid() != 0:
+        return []
+    holder = SandboxUid()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: as the sandbox's uid, try each path
+        code = 0
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setresgid(holder.uid, holder.uid, holder.uid)
+            os.setresuid(holder.uid, holder.uid, holder.uid)
+            bad = [str(p) for p in paths if not os.access(p, os.R_OK)]
+            os.write(write_end, "\n".join(bad).encode())
+        except BaseException:
+            os.write(write_end, "\n".join(map(str, paths)).encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        text = f.read().decode()
+    os.waitpid(pid, 0)
+    holder.release()
+    return [Path(line) for line in text.splitlines() if line]
