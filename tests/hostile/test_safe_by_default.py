@@ -307,3 +307,104 @@ def test_results_and_reports_round_trip_the_trust_record() -> None:
     record = trust.Trusted(Path("/x/site-packages"), ("numpy", "sklearn"), ("why",))
     assert trust.Trusted.from_json(record.to_json()) == record
     assert json.loads(record.to_json())["modules"] == ["numpy", "sklearn"]
+
+
+# -- 4. no grading outside the sandbox unless told ---------------------------------------------
+def _grade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=900, check=False,
+                          env={**data_env(), "GRADER_NO_BWRAP": "1", **(env or {})})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["solutions", "--spec", "credit", "--stage", "1", "--seed", "5"],
+        ["solutions", "--spec", "credit", "--stage", "1", "--require-sandbox"],
+        ["batch", "solutions", "--out", "OUT", "--stage", "1"],
+    ],
+    ids=["seeded", "required", "batch"],
+)
+def test_without_bubblewrap_a_protected_grading_refuses_to_start(
+    tmp_path: Path, args: list[str]
+) -> None:
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
+    done = _grade(*args)
+    assert done.returncode == 4, done.stdout + done.stderr
+    said = done.stderr
+    assert "refused" in said and "GRADER_NO_BWRAP" in said and "--no-sandbox" in said, said
+    assert "grade setup" in said and "grade doctor" in said, said
+    assert not (tmp_path / "out" / "students").exists()
+
+
+def test_without_bubblewrap_the_seed_never_comes_on_a_command_line(tmp_path: Path) -> None:
+    done = _grade("solutions", "--spec", "credit", "--stage", "1", "--seed", "5", "--no-sandbox")
+    assert done.returncode == 4 and "--seed-file" in done.stderr, done.stderr
+    seed = tmp_path / "seed.txt"
+    seed.write_text("-12345\n")
+    seed.chmod(0o644)
+    done = _grade("solutions", "--spec", "credit", "--seed-file", str(seed), "--no-sandbox")
+    assert done.returncode == 2 and "chmod 600" in done.stderr, done.stderr
+
+
+ESCAPE = """
+import os, sys, time
+from pathlib import Path
+print("UID", os.getuid(), flush=True)
+for path in sys.argv[1:]:
+    try:
+        Path(path).read_text()
+        print("READ", path, flush=True)
+    except OSError as e:
+        print("DENIED", path, e.strerror, flush=True)
+if os.fork() == 0:  # a daemon that outlives the grading, unless it is reaped
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(4)
+        Path(os.environ["MARK"]).write_text("outlived the grading")
+        os._exit(0)
+    os._exit(0)
+sys.exit(1)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not AS_ROOT, reason="dropping to an unprivileged uid needs root")
+def test_with_no_sandbox_student_code_runs_unprivileged_and_is_reaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-sandbox where bubblewrap cannot start: student code runs as a uid of its own (not
+    root), cannot read the seed file, and nothing it started outlives the grading; every report
+    says so first. Where that uid cannot even run the interpreter (Python under /root, as on
+    this machine), the grading refuses with the fix instead."""
+    seed = tmp_path / "seed.txt"
+    seed.write_text("424242\n")
+    seed.chmod(0o600)
+    marks = tmp_path / "marks"
+    marks.mkdir(mode=0o777)
+    marks.chmod(0o777)
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "train.py").write_text(ESCAPE)
+    (student / "train.py").write_text(
+        ESCAPE.replace("sys.argv[1:]", repr([str(seed), str(ROOT / "pyproject.toml")]))
+    )
+    out = tmp_path / "report.json"
+    done = _grade(str(student), "--stage", "1", "--seed-file", str(seed), "--no-sandbox",
+                  "--report", str(out), env={"MARK": str(marks / "mark")})  # fmt: skip
+    monkeypatch.setenv("GRADER_NO_BWRAP", "1")
+    verdict = preflight.check(options.Options(no_sandbox=True, seed=1))
+    if verdict.refusal:
+        assert done.returncode == 4 and "cannot run" in done.stderr, done.stderr
+        pytest.skip(f"this machine's Python is out of an unprivileged user's reach: {verdict}")
+    report = json.loads(out.read_text())
+    assert report["warning"].startswith("WARNING: graded WITHOUT the sandbox (--no-sandbox)")
+    assert done.stdout.startswith("WARNING: graded WITHOUT the sandbox"), done.stdout
+    tail = report["checks"][0]["output"]
+    uid = int(tail.split("UID ", 1)[1].split()[0])
+    assert uid != 0, tail
+    assert f"DENIED {seed}" in tail and "424242" not in json.dumps(report), tail
+    import time
+
+    time.sleep(6)
+    assert not (marks / "mark").exists(), "a process of the submission outlived its grading"
