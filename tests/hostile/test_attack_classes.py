@@ -30,10 +30,9 @@ from grader.containers import engine as engines
 from grader.containers import run as container_run
 from grader.containers import store
 from grader.grading import probe as grader_probe
-from grader.sandbox import bwrap
-from grader.submission import files, picklescan
 from grader.probes import http_probe
-from grader.sandbox import Sandbox, bwrap_available
+from grader.sandbox import Sandbox, bwrap, bwrap_available
+from grader.submission import files, picklescan
 
 SANDBOXED = bwrap_available() is not None
 BASE = "python:3.13-slim-bookworm"
@@ -377,7 +376,9 @@ def test_a_killed_grader_leaves_no_build_container_or_folder(
 # -- class 8: bounded logs and requests ------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.container
-def test_a_log_flood_is_read_as_a_bounded_tail(each_engine: containers.Engine, tmp_path: Path) -> None:
+def test_a_log_flood_is_read_as_a_bounded_tail(
+    each_engine: containers.Engine, tmp_path: Path
+) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     text = f"FROM {BASE}\nRUN head -c 300000000 /dev/zero | tr '\\\\0' x; echo; echo END\n"
     run = _run(each_engine, _context(tmp_path, text))
@@ -534,7 +535,11 @@ def test_the_sandbox_shows_no_other_student_home_or_host_files(tmp_path: Path) -
     assert "FOUND []" in run.stdout, run.stdout + run.stderr
     assert "'var'" not in run.stdout.split("ROOT", 1)[1].splitlines()[0]
     assert "CAPPED /tmp" in run.stdout and "CAPPED /dev/shm" in run.stdout
-    args = bwrap.arguments(sandbox.bwrap, sandbox.scratch, sandbox.visible, None) if sandbox.bwrap else []
+    args = (
+        bwrap.arguments(sandbox.bwrap, sandbox.scratch, sandbox.visible, None)
+        if sandbox.bwrap
+        else []
+    )
     sources = [args[i + 1] for i, a in enumerate(args) if a in ("--ro-bind", "--bind")]
     assert "/" not in sources and str(Path.home()) not in sources, sources
 

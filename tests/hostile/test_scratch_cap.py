@@ -34,7 +34,9 @@ while True:
 """
 MODES = [
     pytest.param(
-        "", marks=pytest.mark.skipif(bwrap_available() is None, reason="needs bubblewrap"), id="bwrap"
+        "",
+        marks=pytest.mark.skipif(bwrap_available() is None, reason="needs bubblewrap"),
+        id="bwrap",
     ),
     pytest.param("1", id="rlimits-only"),
 ]
