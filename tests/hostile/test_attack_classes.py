@@ -349,8 +349,8 @@ def test_a_killed_grader_leaves_no_build_container_or_folder(
     context = _context(tmp_path, f"FROM {BASE}\nRUN sh -c 'sleep 6000; echo {marker}'\n")
     needle = f"echo {marker}"
     root = Path(__file__).parents[2]
-    grader = subprocess.Popen([sys.executable, "-c", KILLED, str(context), each_engine.name, marker],
-                              stdout=subprocess.PIPE, text=True, cwd=root)  # fmt: skip
+    command = [sys.executable, "-c", KILLED, str(context), each_engine.name, marker]
+    grader = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=root)
     assert grader.stdout is not None
     folder = Path(grader.stdout.readline().strip())
     deadline = time.monotonic() + 120
