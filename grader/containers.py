@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from grader import dockerfile, files
+from grader import dockerfile, dockerpolicy, files
 
 BUILD_USER = os.environ.get("GRADER_BUILD_USER", "grader-build")
 # short: podman refuses a runroot path over 50 characters
@@ -451,14 +451,14 @@ class Run:
             self._give(context)
         mode = "fresh"
         text = _dockerfile(context)  # what is built: checked again (training ran meanwhile)
-        problems = dockerfile.policy_problems(dockerfile.parse(text or ""))
+        problems = dockerpolicy.policy_problems(dockerfile.parse(text or ""))
         if text is None or problems:
             mode = "refused"
             self.refused = "the grader does not build this Dockerfile:\n- " + "\n- ".join(
                 problems or ["the Dockerfile is missing or unreadable after training"]
             )
         elif self.deps is not None:
-            steps = dockerfile.dependency_steps(text)
+            steps = dockerpolicy.dependency_steps(text)
             if steps is not None and _deps_key(context, steps, self.engine) == self._key:
                 mode = "shared"
         with contextlib.suppress(OSError):
@@ -481,7 +481,7 @@ class Run:
         if self.engine.name != "podman" or self.folder is None:
             return ""
         text = _dockerfile(self.source)
-        steps = dockerfile.dependency_steps(text) if text is not None else None
+        steps = dockerpolicy.dependency_steps(text) if text is not None else None
         own = self.folder / "deps-context"
         try:  # the files the steps read, copied as read (what is hashed is what is built)
             for name in (*(steps.files if steps else ()), ".dockerignore"):
@@ -660,7 +660,7 @@ def helpers() -> None:
 DEPS_KEEP = 6  # dependency stores kept (the most recently used), each ~300 MB for the course
 
 
-def _deps_key(context: Path, steps: dockerfile.DependencySteps, engine: Engine) -> str | None:
+def _deps_key(context: Path, steps: dockerpolicy.DependencySteps, engine: Engine) -> str | None:
     """sha256 of everything the dependency steps' result depends on: their text, the bytes and
     modes of the files they read, `.dockerignore`, the engine and the base images it holds.
     None if one of those files is not a plain file (the build then shares nothing)."""

@@ -1,34 +1,108 @@
-"""A small Dockerfile reader for the static checks: instructions, stages, ports, users."""
+"""The strict Dockerfile reader: instructions, stages, ports, users.
+
+The static checks and the build policy (`grader.dockerpolicy`) read a student's Dockerfile with
+this reader; the engine (buildah, BuildKit) reads the same bytes with its own parser. Where the
+two readings differ, a step can hide from the policy: an empty line inside a continuation, or a
+`# escape=` directive, each hid a `RUN --mount=type=cache,id=../..` that buildah 1.28 then ran.
+So this reader reads lines exactly as the engines join them, and whatever it is not sure the
+engines read the same way is a *problem* (`Dockerfile.problems`, each naming its line and what to
+change): the policy then refuses the file and nothing is built. Refused:
+
+- parser directives, except `# syntax=docker/dockerfile[:version]` as the first line;
+- empty or comment lines inside a continued instruction, and a last line ending in `\\`;
+- control characters (NUL, a lone carriage return...) anywhere; non-ASCII characters outside
+  comment lines (look-alike letters and spaces); CRLF line ends and a leading BOM are read as the
+  engines read them;
+- unknown instructions and ONBUILD; heredocs (`<<`);
+- `--options` the reader does not place itself (per instruction; their values without quotes,
+  backslashes or `$` expansions), and `--mount`, `id=` or `from=` anywhere else in an
+  instruction.
+
+Linear in the size of the file. Lines have no length cap here: the grader reads at most 64 kB
+of Dockerfile (`grader.files`), under the 64 kB at which buildah silently stops reading a file.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+INSTRUCTIONS = frozenset(
+    {"FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",
+     "VOLUME", "USER", "WORKDIR", "ARG", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
+)  # fmt: skip
+# The --options each instruction may have (the policy refuses some of them with its reasons).
+OPTIONS = {
+    "FROM": {"platform"},
+    "RUN": {"mount", "network", "security"},
+    "COPY": {"from", "chown", "chmod", "link"},
+    "ADD": {"chown", "chmod", "link", "checksum", "keep-git-dir"},
+    "HEALTHCHECK": {"interval", "timeout", "start-period", "start-interval", "retries"},
+}
+OPTION = re.compile(r"--([a-z][a-z-]*)(?:=([A-Za-z0-9_./:@+-]*))?")
+MOUNT = re.compile(r"--mount=[A-Za-z0-9_./:@+,=-]+")  # `=` and `,` in mount options only
+UNPLACED = re.compile(r"--mount|(?<![a-z0-9_])(?:id|from)=", re.I)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+ODD_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+NON_ASCII = re.compile(r"[^\x00-\x7f]")
+DIRECTIVE = re.compile(r"#[ \t]*([A-Za-z][A-Za-z0-9]*)[ \t]*=")
+KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check", "platform"})
+SYNTAX = re.compile(
+    r"#[ \t]*(?i:syntax)[ \t]*=[ \t]*(?:docker\.io/)?docker/dockerfile(?::\d+(?:\.\d+){0,2})?"
+    r"(?:@sha256:[0-9a-f]{64})?[ \t]*"
+)
+SHOWN = 12  # problems listed (then how many more)
+WORD_END = re.compile(r"[ \t]")
+BLANKS = re.compile(r"[ \t]+")
 
 
 @dataclass(frozen=True)
 class Instruction:
     keyword: str  # upper case: FROM, RUN, COPY, ...
-    args: str  # the rest of the (joined) line
+    args: str  # the rest of the instruction, continuation lines joined as the engines join them
     end: int = 0  # the number of the file's lines up to and including this instruction
+    line: int = 0  # the line it starts on
+
+    def options(self) -> tuple[list[str], str]:
+        """The leading `--name[=value]` words, and the rest."""
+        return flags(self.args)
 
     def words(self) -> list[str]:
-        """Arguments as a list: JSON (exec) form if it parses, else split on white space."""
-        text = self.args.strip()
+        """Arguments as a list: JSON (exec) form if it is a list of strings, else split on white
+        space (as the engines decide between the two forms)."""
+        text = self.options()[1].strip()
         if text.startswith("["):
             try:
                 value = json.loads(text)
-                if isinstance(value, list):
-                    return [str(v) for v in value]
             except ValueError:
-                pass
+                value = None
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value
         return text.split()
+
+
+def flags(args: str) -> tuple[list[str], str]:
+    """The leading `--flag[=value]` words of an instruction's arguments, and the rest: the
+    words the engines take for options (separated by spaces or tabs; a bare `--` is kept as a
+    word so that the reader can refuse it)."""
+    found: list[str] = []
+    n, size = 0, len(args)
+    while True:
+        while n < size and args[n] in " \t":
+            n += 1
+        if not args.startswith("--", n):
+            return found, args[n:]
+        end = WORD_END.search(args, n)
+        stop = end.start() if end else size
+        found.append(args[n:stop])
+        n = stop
 
 
 @dataclass(frozen=True)
 class Dockerfile:
     instructions: list[Instruction]
+    problems: tuple[str, ...] = field(default=())  # what the reader is not sure of
 
     def all(self, keyword: str) -> list[Instruction]:
         return [i for i in self.instructions if i.keyword == keyword]
@@ -104,36 +178,6 @@ def _int(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def parse(text: str) -> Dockerfile:
-    """Instructions with continuation lines joined and comments dropped (heredocs not handled).
-
-    Linear in the size of the file: no regular expression runs over a whole instruction."""
-    instructions: list[Instruction] = []
-    current: list[str] = []
-    number = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if current and line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            current.append(line[:-1])
-            continue
-        current.append(line)
-        _add(instructions, " ".join(current), number)
-        current = []
-    if current:
-        _add(instructions, " ".join(current), number)
-    return Dockerfile(instructions)
-
-
-def _add(instructions: list[Instruction], text: str, end: int) -> None:
-    keyword, _, args = text.strip().partition(" ")
-    if keyword:
-        instructions.append(Instruction(keyword.upper(), args.strip(), end))
-
-
 # Linear-time matching for the static checks: a version not preceded by a digit or a dot (no
 # backtracking through long runs of digits), searched only after the first installer word.
 VERSION = re.compile(r"(?<![\d.])\d+\.\d+\.\d+")
@@ -146,206 +190,150 @@ def after(line: str, words: tuple[str, ...]) -> str:
     return line[min(found) :] if found else ""
 
 
-# -- the policy: what the course teaches, and nothing that reaches outside the build context --
-MOUNT_KEYS = {
-    "cache": {"type", "target", "dst", "destination", "sharing", "readonly", "ro", "rw", "mode",
-              "uid", "gid"},
-    "bind": {"type", "target", "dst", "destination", "source", "src", "readonly", "ro", "rw"},
-    "tmpfs": {"type", "target", "dst", "destination", "size"},
-}  # fmt: skip
-URL_PREFIXES = ("http://", "https://", "ftp://", "git@", "git://", "ssh://")
+def lines(text: str) -> list[str]:
+    """The file's lines as the engines split them: on `\\n` only, one `\\r` before it dropped
+    (CRLF), a byte-order mark at the start dropped."""
+    found = text.removeprefix("\ufeff").split("\n")
+    return [line.removesuffix("\r") for line in found]
 
 
-def flags(args: str) -> tuple[list[str], str]:
-    """The leading `--flag[=value]` words of an instruction, and the rest."""
-    found: list[str] = []
-    rest = args.lstrip()
-    while rest.startswith("--"):
-        word, _, rest = rest.partition(" ")
-        found.append(word)
-        rest = rest.lstrip()
-    return found, rest
+def _continued(line: str) -> bool:
+    """Whether the line ends in the escape character, spaces and tabs after it allowed."""
+    return line.rstrip(" \t").endswith("\\")
 
 
-def _mount_problem(spec: str) -> str | None:
-    options: dict[str, str] = {}
-    for part in spec.split(","):
-        key, _, value = part.partition("=")
-        options[key.strip().lower()] = value.strip()
-    kind = options.get("type", "bind")
-    allowed = MOUNT_KEYS.get(kind)
-    if allowed is None:
-        return (
-            f"`--mount=type={kind}` is not used in this course: install from uv.lock with a "
-            "cache mount and bind mounts of uv.lock and pyproject.toml, as uv's Docker guide shows"
+def _line_problems(number: int, line: str, comment: bool) -> list[str]:
+    found = []
+    control = CONTROL.search(line)
+    if control:
+        found.append(
+            f"line {number} has the control character {control.group()!r}: remove it (the "
+            "engines and the grader may read the line differently)"
         )
-    extra = sorted(set(options) - allowed)
-    if extra:
-        hint = {
-            "id": "leave out `id=`: one cache per target is all uv needs",
-            "from": "bind files of your folder, not of another stage or image (no `from=`)",
-        }
-        named = [hint.get(k, f"leave out `{k}=`") for k in extra]
-        return f"`--mount={spec}` uses {', '.join(extra)}: " + "; ".join(named)
-    source = options.get("source", options.get("src", ""))
-    if source:
-        parts = source.replace("\\", "/").split("/")
-        if source.startswith("/") or ".." in parts or "$" in source:
-            return (
-                f"`--mount={spec}`: the source must be a file of your folder, named relative to "
-                f"it (e.g. `source=uv.lock`), not `{source}`"
-            )
+    other = None if comment else NON_ASCII.search(line)
+    if other:
+        found.append(
+            f"line {number} has the non-ASCII character {other.group()!r} "
+            f"(U+{ord(other.group()):04X}): write instructions in plain ASCII (comments may "
+            "use any character)"
+        )
+    return found
+
+
+def _comment_problem(number: int, line: str, before_instructions: bool) -> str | None:
+    """A comment line that an engine may read as a parser directive."""
+    match = DIRECTIVE.match(line)
+    if match is None:
+        return None
+    name = match.group(1).lower()
+    if name == "syntax" and number == 1 and SYNTAX.fullmatch(line):
+        return None  # the standard frontend, as the first line
+    if before_instructions or name in KNOWN_DIRECTIVES:
+        return (
+            f"line {number}: `{line.strip()}` is read as a parser directive: remove it (the "
+            "grader reads only `# syntax=docker/dockerfile:1` as the first line, and `\\` as "
+            "the escape character)"
+        )
     return None
 
 
-def policy_problems(df: Dockerfile) -> list[str]:
-    """What the grader will not build, each with what to change (empty: fine).
-
-    Refused: mounts other than cache/bind/tmpfs, cache ids and sources, bind mounts `from=`
-    another stage or image or with a source outside the folder, `ADD` of URLs, and RUN's
-    `--network`/`--security` options. These are not taught in the course, and they are how
-    a Dockerfile reaches outside its build (CVE-2024-9675, CVE-2024-1753)."""
-    problems = []
-    for ins in df.instructions:
-        options, rest = flags(ins.args)
-        if ins.keyword == "RUN":
-            for option in options:
-                name, _, value = option.partition("=")
-                if name == "--mount":
-                    problem = _mount_problem(value)
-                    if problem:
-                        problems.append(problem)
-                elif name in ("--network", "--security"):
-                    problems.append(f"`RUN {option}` is not used in this course: remove it")
-        elif ins.keyword == "ADD":
-            words = rest.split()
-            if any(w.lower().startswith(URL_PREFIXES) for w in words[:-1]):
-                problems.append(
-                    "`ADD <URL>` downloads outside the build's control: commit the file and "
-                    "COPY it, or download it in a RUN step"
-                )
-            if any(o.startswith(("--checksum", "--keep-git-dir")) for o in options):
-                problems.append("ADD's --checksum/--keep-git-dir are not used in this course")
-    return problems
-
-
-def external_images(df: Dockerfile) -> list[str]:
-    """Images the build reads: FROM images and `COPY --from=<image>`, not stage names."""
-    stages: set[str] = set()
-    images: list[str] = []
-    for ins in df.instructions:
-        options, rest = flags(ins.args)
-        if ins.keyword == "FROM":
-            words = rest.split()
-            if words and words[0].lower() not in stages and words[0] != "scratch":
-                images.append(words[0])
-            if len(words) >= 3 and words[1].lower() == "as":
-                stages.add(words[2].lower())
-        elif ins.keyword == "COPY":
-            for option in options:
-                if option.startswith("--from="):
-                    name = option.split("=", 1)[1]
-                    if name.lower() not in stages and not name.isdigit():
-                        images.append(name)
-    return list(dict.fromkeys(images))
-
-
-# -- the dependency steps: what builds of different submissions may share --------------------
-PROJECT_FILES = frozenset({"pyproject.toml", "uv.lock", ".python-version"})
-# Instructions that read nothing of the build context.
-NO_CONTEXT = frozenset(
-    {"ARG", "ENV", "WORKDIR", "LABEL", "USER", "EXPOSE", "SHELL", "CMD", "ENTRYPOINT",
-     "STOPSIGNAL", "HEALTHCHECK", "VOLUME", "MAINTAINER"}
-)  # fmt: skip
-DIRECTIVE = re.compile(r"#\s*(syntax|escape|check)\s*=", re.I)
-
-
-@dataclass(frozen=True)
-class DependencySteps:
-    """The first steps of a Dockerfile, up to the RUN that installs from uv.lock."""
-
-    text: str  # the Dockerfile's first lines, exactly as written, up to that RUN
-    files: tuple[str, ...]  # the files of the folder these steps read (project files only)
-
-
-def _project_file(source: str) -> str | None:
-    name = source.strip().removeprefix("./")
-    return name if name in PROJECT_FILES else None
-
-
-def _run_reads(options: list[str]) -> set[str] | None:
-    """The project files a RUN step mounts; None if it reads anything else of the folder."""
-    read: set[str] = set()
-    for option in options:
-        name, _, value = option.partition("=")
-        if name != "--mount":
-            return None
-        spec = dict(part.partition("=")[::2] for part in value.split(","))
-        kind = spec.get("type", "bind")
-        if kind in ("cache", "tmpfs") and "id" not in spec and "from" not in spec:
+def parse(text: str) -> Dockerfile:
+    """Instructions with continuation lines joined as the engines join them, comments dropped;
+    what the reader is not sure of in `problems` (the file is then read as the engines would
+    read it where possible, so that the static checks still see its instructions)."""
+    instructions: list[Instruction] = []
+    problems: list[str] = []
+    parts: list[str] = []  # the lines of the instruction being read
+    start = number = 0
+    plain = text.isascii() and not ODD_IN_TEXT.search(text)  # no line to check for characters
+    for number, line in enumerate(lines(text), 1):
+        stripped = line.lstrip(" \t")
+        comment = stripped.startswith("#")
+        if not plain:
+            problems += _line_problems(number, line, comment)
+        if not parts:
+            if comment:
+                problem = _comment_problem(number, stripped, not instructions)
+                problems += [problem] if problem else []
+                continue
+            if not stripped:
+                continue
+            start, line = number, stripped
+        elif comment or not stripped:
+            what = "a comment line" if comment else "an empty line"
+            problems.append(
+                f"line {number}: {what} inside the instruction continued from line {start}: "
+                "remove it, or end the line before without `\\`"
+            )
+            continue  # as the engines do: skipped, the instruction goes on
+        if not _continued(line):
+            parts.append(line)
+            _add(instructions, problems, "".join(parts), start, number)
+            parts = []
             continue
-        source = _project_file(spec.get("source", spec.get("src", "")))
-        if kind != "bind" or "from" in spec or source is None:
-            return None
-        read.add(source)
-    return read
-
-
-def _copy_reads(options: list[str], rest: str) -> set[str] | None:
-    """The project files a COPY step copies; None if it copies anything else of the folder."""
-    external = False
-    for option in options:
-        name, _, value = option.partition("=")
-        if name == "--from":
-            external = bool(value) and not value.isdigit()  # an image, not an earlier stage
-        elif name not in ("--chown", "--chmod", "--link"):
-            return None
-    words = Instruction("COPY", rest).words()
-    if external:
-        return set()  # files of an image (uv's, in the course), none of the folder
-    sources = [_project_file(w) for w in words[:-1]]
-    if not sources or None in sources:
-        return None
-    return {s for s in sources if s is not None}
-
-
-def dependency_steps(text: str) -> DependencySteps | None:
-    """The steps a build may share with other submissions' builds, or None.
-
-    These are the Dockerfile's first instructions, in its first stage, up to the last RUN after
-    which uv.lock has been read, when nothing before it reads a file of the folder other than
-    pyproject.toml, uv.lock and .python-version (copied, or bind-mounted by name) - the
-    course's `uv sync --locked` layer. Their result depends on their text and those files
-    only, so a build of the same text with byte-identical files may reuse it."""
-    lines = text.splitlines()
-    if lines and DIRECTIVE.match(lines[0].strip()):
-        return None  # parser directives change how the file reads
-    read: set[str] = set()
-    last: Instruction | None = None
-    stages = 0
-    for ins in parse(text).instructions:
-        options, rest = flags(ins.args)
-        if "<<" in ins.args:
-            break  # a heredoc: not read here
-        if ins.keyword == "FROM":
-            stages += 1
-            if stages > 1:
-                break
-            continue
-        if ins.keyword in NO_CONTEXT:
-            continue
-        found = (
-            _run_reads(options)
-            if ins.keyword == "RUN"
-            else _copy_reads(options, rest)
-            if ins.keyword == "COPY"
-            else None
+        if line.rstrip(" \t").endswith("\\\\"):
+            problems.append(
+                f"line {number} ends in `\\\\`: the engines read the last `\\` as a line "
+                "continuation; rewrite the line"
+            )
+        parts.append(line.rstrip(" \t")[:-1])
+    if parts:
+        problems.append(
+            f"line {start}: the last instruction ends in `\\`, continuing into nothing: "
+            "remove the last `\\`"
         )
-        if found is None:
-            break
-        read |= found
-        if ins.keyword == "RUN" and "uv.lock" in read:
-            last = ins
-    if last is None:
-        return None
-    return DependencySteps("\n".join(lines[: last.end]) + "\n", tuple(sorted(read)))
+        _add(instructions, problems, "".join(parts), start, number)
+    if len(problems) > SHOWN:
+        problems[SHOWN:] = [f"... and {len(problems) - SHOWN} more such problems"]
+    return Dockerfile(instructions, tuple(problems))
+
+
+def _add(found: list[Instruction], problems: list[str], text: str, start: int, end: int) -> None:
+    keyword, *rest = BLANKS.split(text.strip(" \t"), maxsplit=1)
+    if not keyword:
+        return
+    ins = Instruction(keyword.upper(), rest[0] if rest else "", end, start)
+    found.append(ins)
+    if not keyword.isascii() or ins.keyword not in INSTRUCTIONS:
+        what = (
+            "ONBUILD is not used in this course"
+            if ins.keyword == "ONBUILD"
+            else (f"`{keyword[:40]}` is not a Dockerfile instruction the grader reads")
+        )
+        problems.append(f"line {start}: {what}: remove it")
+    else:
+        problems += _instruction_problems(ins)
+
+
+def placed(option: str) -> bool:
+    """Whether the reader reads `option` as the engines do: `--name=value` with letters,
+    digits and `_./:@+-` in the value (and `,=` in a mount's)."""
+    return bool(OPTION.fullmatch(option) or MOUNT.fullmatch(option))
+
+
+def _instruction_problems(ins: Instruction) -> list[str]:
+    where = f"line {ins.line}"
+    found = []
+    options, rest = ins.options()
+    allowed = OPTIONS.get(ins.keyword, set())
+    for option in options:
+        if not placed(option):
+            found.append(
+                f"{where}: `{option[:80]}`: the grader reads options as `--name=value` with "
+                "letters, digits and `_./:@+-` only (no quotes, `\\` or `$` variables)"
+            )
+        elif option.partition("=")[0][2:] not in allowed:
+            found.append(f"{where}: `{ins.keyword} {option[:80]}` is not an option the grader "
+                         "reads: remove it")  # fmt: skip
+    unplaced = UNPLACED.search(rest)
+    if unplaced:
+        found.append(
+            f"{where}: `{unplaced.group()}` outside the options the grader checks: RUN "
+            "options go right after RUN, each as `--mount=...`; remove it elsewhere"
+        )
+    if "<<" in rest:
+        found.append(
+            f"{where}: `<<` starts a heredoc in newer engines: write the commands on the RUN "
+            "line (or in a script you COPY), and files with COPY"
+        )
+    return found

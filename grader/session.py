@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import containers, dockerfile, environment, files
+from grader import containers, dockerfile, dockerpolicy, environment, files
 from grader.checks import CheckFailed
 from grader.probes import http_probe
 from grader.sandbox import IGNORED, Limits, RunResult, Sandbox, Started
@@ -457,7 +457,7 @@ class Grading:
     def dockerfile_policy(self) -> list[str]:
         """What the grader refuses to build in the Dockerfile (empty: it builds it)."""
         df = self.dockerfile
-        return dockerfile.policy_problems(df) if df is not None else []
+        return dockerpolicy.policy_problems(df) if df is not None else []
 
     def _new_run(self) -> containers.Run | None:
         """The container run of this submission's Dockerfile (None: no engine, no Dockerfile,
@@ -473,7 +473,7 @@ class Grading:
             return None
         return containers.Run(
             engine, self.nonce, self.sandbox.scratch, self.served_port,
-            images=dockerfile.external_images(df), ignore=(*IGNORED, ".cache"),
+            images=dockerpolicy.external_images(df), ignore=(*IGNORED, ".cache"),
         )  # fmt: skip
 
     def _begin_build(self) -> None:
