@@ -40,6 +40,7 @@ comm -13 /corpus-base /tmp/corpus-now | sed "s|^|CORPUS-MOUNT $1 |"
 HEAD = f"FROM {BASE}\nCOPY p.sh /p.sh\nRUN sh /p.sh base\n"
 CACHE = "--mount=type=cache,target=/probe/cache"
 BIND = "--mount=type=bind,source=f.txt,target=/probe/bind"
+BUILD_STEPS = {"FROM", "RUN", "COPY", "ADD", "WORKDIR"}  # the instructions BuildKit shows
 OUTSIDE = "/var/tmp/corpus-outside-the-context"  # a harmless folder that builds must not reach
 
 
@@ -141,6 +142,10 @@ class Reading:
     refused: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # instruction keywords, in order
     runs: dict[str, list[str]] = field(default_factory=dict)  # RUN label: mount points
+    # the build steps (FROM, RUN, COPY, ADD, WORKDIR) of each stage, by BuildKit's stage names;
+    # BuildKit shows a step once when stages share it, as (stage, k, of n, keyword)
+    stages: dict[str, list[str]] = field(default_factory=dict)
+    shown: list[tuple[str, int, int, str]] = field(default_factory=list)
     returncode: int = 0
     log: str = ""
 
@@ -153,8 +158,16 @@ def grader_reading(context: Path) -> Reading:
         return Reading(refused=[str(e)])
     df = dockerfile.parse(text)
     reading = Reading(refused=dockerpolicy.policy_problems(df))
+    froms = df.all("FROM")  # BuildKit names the stages of a multi-stage build
     for ins in df.instructions:
         reading.steps.append(ins.keyword)
+        if ins.keyword == "FROM":
+            words = ins.words()
+            named = len(words) == 3 and words[1].upper() == "AS"
+            stage = words[2] if named and len(froms) > 1 else f"stage-{len(reading.stages)}"
+            reading.stages[stage] = []
+        if ins.keyword in BUILD_STEPS and reading.stages:
+            reading.stages[stage].append(ins.keyword)
         if ins.keyword == "RUN":
             options, rest = ins.options()
             label = re.search(r"/p\.sh[\",\s]*([\w-]+)", rest)
@@ -195,7 +208,7 @@ def podman_reading(engine: containers.Engine, folder: Path) -> Reading:
                    capture_output=True, timeout=300, check=False)  # fmt: skip
     log = done.stdout + done.stderr
     steps = [m.group(1).upper() for m in re.finditer(r"STEP \d+/\d+: (\S+)", log)]
-    return Reading([], steps, _observed(log), done.returncode, log)
+    return Reading(steps=steps, runs=_observed(log), returncode=done.returncode, log=log)
 
 
 def docker_reading(docker: str, folder: Path) -> Reading:
@@ -208,14 +221,9 @@ def docker_reading(docker: str, folder: Path) -> Reading:
     )  # fmt: skip
     subprocess.run([docker, "rmi", "-f", tag], capture_output=True, timeout=120, check=False)
     log = done.stdout + done.stderr
-    steps: dict[tuple[str, str], str] = {}
-    for m in re.finditer(r"\[([\w-]+ )?\s*(\d+)/\d+\] (\w+)", log):
-        steps.setdefault((m.group(1) or "", m.group(2)), m.group(3).upper())
-    ordered = [steps[k] for k in sorted(steps, key=lambda k: (k[0], int(k[1])))]
-    return Reading([], ordered, _observed(log), done.returncode, log)
-
-
-BUILD_STEPS = {"FROM", "RUN", "COPY", "ADD", "WORKDIR"}
+    shown = re.findall(r"^#\d+ \[(?:([\w.-]+) )?\s*(\d+)/(\d+)\] (\w+)", log, re.M)
+    steps = sorted({(st or "stage-0", int(k), int(n), kind.upper()) for st, k, n, kind in shown})
+    return Reading(runs=_observed(log), shown=steps, returncode=done.returncode, log=log)
 
 
 def _context(name: str, case: Case, owner: int | None) -> Path:
@@ -254,9 +262,19 @@ def _compare(case: Case, engine: str, mine: Reading, theirs: Reading) -> str:
         if engine in case.may_fail:
             return ""
         return f"{engine} failed to build it:\n{theirs.log[-3000:]}"
-    steps = mine.steps if engine == "podman" else [s for s in mine.steps if s in BUILD_STEPS]
-    if theirs.steps != steps:
-        return f"instructions: grader {steps}, {engine} {theirs.steps}"
+    if engine == "podman" and theirs.steps != mine.steps:
+        return f"instructions: grader {mine.steps}, podman {theirs.steps}"
+    if engine == "docker":
+        one = next(iter(mine.stages)) if len(mine.stages) == 1 else None  # its name: any
+        seen = {one or stage: n for stage, _, n, _ in theirs.shown}
+        kinds = {(one or stage, k): kind for stage, k, _, kind in theirs.shown}
+        mine_kinds = {
+            (st, k): kind for st, ks in mine.stages.items() for k, kind in enumerate(ks, 1)
+        }
+        if seen != {st: len(ks) for st, ks in mine.stages.items()} or any(
+            mine_kinds.get(key) != kind for key, kind in kinds.items()
+        ):
+            return f"build steps: grader {mine.stages}, BuildKit {theirs.shown}"
     if theirs.runs != mine.runs:
         return f"RUN steps and mounts: grader {mine.runs}, {engine} {theirs.runs}"
     return ""
@@ -272,9 +290,13 @@ def test_every_file_is_refused_or_read_as_the_engines_read_it(container_engine: 
     (outside / "marker").write_text("OUTSIDE-THE-CONTEXT\n")
     try:
         mine = {name: grader_reading(folders[name, next(iter(engines))] / "ctx") for name in CORPUS}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = {key: pool.submit(engines[key[1]], folder) for key, folder in folders.items()}
-            readings = {key: job.result() for key, job in jobs.items()}
+        # one build at a time per engine (BuildKit shows a step shared by concurrent builds
+        # under one of their names), the engines side by side
+        pools = {e: concurrent.futures.ThreadPoolExecutor(max_workers=1) for e in engines}
+        jobs = {key: pools[key[1]].submit(engines[key[1]], f) for key, f in folders.items()}
+        readings = {key: job.result() for key, job in jobs.items()}
+        for pool in pools.values():
+            pool.shutdown()
         wrote = {key: (f / "ctx" / "written-by-build").exists() for key, f in folders.items()}
     finally:
         for folder in [*folders.values(), outside]:
