@@ -244,7 +244,7 @@ def parse(text: str) -> Dockerfile:
     instructions: list[Instruction] = []
     problems: list[str] = []
     parts: list[str] = []  # the lines of the instruction being read
-    start = number = 0
+    start = number = more = 0  # more: problems past the SHOWN first, counted only
     plain = text.isascii() and not ODD_IN_TEXT.search(text)  # no line to check for characters
     for number, line in enumerate(lines(text), 1):
         stripped = line.lstrip(" \t")
@@ -261,10 +261,13 @@ def parse(text: str) -> Dockerfile:
             start, line = number, stripped
         elif comment or not stripped:
             what = "a comment line" if comment else "an empty line"
-            problems.append(
-                f"line {number}: {what} inside the instruction continued from line {start}: "
-                "remove it, or end the line before without `\\`"
-            )
+            if len(problems) > SHOWN:
+                more += 1
+            else:
+                problems.append(
+                    f"line {number}: {what} inside the instruction continued from line {start}: "
+                    "remove it, or end the line before without `\\`"
+                )
             continue  # as the engines do: skipped, the instruction goes on
         if not _continued(line):
             parts.append(line)
@@ -283,8 +286,8 @@ def parse(text: str) -> Dockerfile:
             "remove the last `\\`"
         )
         _add(instructions, problems, "".join(parts), start, number)
-    if len(problems) > SHOWN:
-        problems[SHOWN:] = [f"... and {len(problems) - SHOWN} more such problems"]
+    if len(problems) + more > SHOWN:
+        problems[SHOWN:] = [f"... and {len(problems) + more - SHOWN} more such problems"]
     return Dockerfile(instructions, tuple(problems))
 
 

@@ -250,16 +250,20 @@ HUGE = {
 
 @pytest.mark.parametrize("name", HUGE)
 def test_huge_inputs_are_read_in_linear_time(name: str) -> None:
-    """64 kB (the grader's cap on a Dockerfile) of each pattern, and 4 times as much."""
+    """64 kB (the grader's cap on a Dockerfile) of each pattern, and 4 times as much: 4 times
+    the time, not 16 (the best of two tries each, the machine may be busy)."""
     seconds = []
     for copies in (1, 4):
         text = BASE + HUGE[name] * copies
-        started = time.perf_counter()
-        problems(text)
-        dockerpolicy.dependency_steps(text)
-        seconds.append(time.perf_counter() - started)
+        tries = []
+        for _ in range(2):
+            started = time.perf_counter()
+            problems(text)
+            dockerpolicy.dependency_steps(text)
+            tries.append(time.perf_counter() - started)
+        seconds.append(min(tries))
     print(
         f"\n{name}: {len(BASE + HUGE[name]) // 1024} kB {seconds[0]:.3f} s, x4 {seconds[1]:.3f} s"
     )
-    assert seconds[1] < 2.0
-    assert seconds[1] < 8 * seconds[0] + 0.1
+    assert seconds[1] < 5
+    assert seconds[1] < 8 * seconds[0] + 0.2
