@@ -13,7 +13,7 @@ mounts of the context); what each refused file did in the engine is printed.
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import functools
 import os
 import posixpath
@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,7 @@ HEAD = f"FROM {BASE}\nCOPY p.sh /p.sh\nRUN sh /p.sh base\n"
 CACHE = "--mount=type=cache,target=/probe/cache"
 BIND = "--mount=type=bind,source=f.txt,target=/probe/bind"
 BUILD_STEPS = {"FROM", "RUN", "COPY", "ADD", "WORKDIR"}  # the instructions BuildKit shows
-OUTSIDE = "/var/tmp/corpus-outside-the-context"  # a harmless folder that builds must not reach
+OUTSIDE = "/var/tmp/corpus-outside-0000"  # a harmless folder builds must not reach (made unique)
 
 
 @dataclass(frozen=True)
@@ -226,11 +227,12 @@ def docker_reading(docker: str, folder: Path) -> Reading:
     return Reading(runs=_observed(log), shown=steps, returncode=done.returncode, log=log)
 
 
-def _context(name: str, case: Case, owner: int | None) -> Path:
+def _context(name: str, case: Case, owner: int | None, outside: Path) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"corpus-{name[:20]}-", dir="/var/tmp"))
     context = folder / "ctx"
     context.mkdir()
     text = case.text if isinstance(case.text, bytes) else case.text.encode()
+    text = text.replace(OUTSIDE.encode(), str(outside).encode())
     (context / "Dockerfile").write_bytes(text)
     (context / "p.sh").write_text(PROBE)
     (context / "f.txt").write_text("a file of the folder\n")
@@ -284,19 +286,20 @@ def _compare(case: Case, engine: str, mine: Reading, theirs: Reading) -> str:
 @pytest.mark.container
 def test_every_file_is_refused_or_read_as_the_engines_read_it(container_engine: str) -> None:
     engines, owner = _engines(container_engine)
-    folders = {(n, e): _context(n, CORPUS[n], owner) for n in CORPUS for e in engines}
-    outside = Path(OUTSIDE)
-    outside.mkdir(mode=0o755, exist_ok=True)
+    outside = Path(tempfile.mkdtemp(prefix="corpus-outside-", dir="/var/tmp"))
+    outside.chmod(0o755)
     (outside / "marker").write_text("OUTSIDE-THE-CONTEXT\n")
+    folders: dict[tuple[str, str], Path] = {}
     try:
+        for name, engine in ((n, e) for n in CORPUS for e in engines):
+            folders[name, engine] = _context(name, CORPUS[name], owner, outside)
         mine = {name: grader_reading(folders[name, next(iter(engines))] / "ctx") for name in CORPUS}
         # one build at a time per engine (BuildKit shows a step shared by concurrent builds
         # under one of their names), the engines side by side
-        pools = {e: concurrent.futures.ThreadPoolExecutor(max_workers=1) for e in engines}
-        jobs = {key: pools[key[1]].submit(engines[key[1]], f) for key, f in folders.items()}
-        readings = {key: job.result() for key, job in jobs.items()}
-        for pool in pools.values():
-            pool.shutdown()
+        with contextlib.ExitStack() as pools:
+            pool = {e: pools.enter_context(ThreadPoolExecutor(max_workers=1)) for e in engines}
+            jobs = {key: pool[key[1]].submit(engines[key[1]], f) for key, f in folders.items()}
+            readings = {key: job.result() for key, job in jobs.items()}
         wrote = {key: (f / "ctx" / "written-by-build").exists() for key, f in folders.items()}
     finally:
         for folder in [*folders.values(), outside]:
