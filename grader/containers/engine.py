@@ -30,13 +30,26 @@ NPROC = 4096  # counts every process of the build user: all its runs share it
 DATA_BYTES = 4 * 1024**3
 FILE_BYTES = 2 * 1024**3
 
-# Engine releases that fix the buildah CVEs the grader's policy also blocks (see
-# docs/reliability.md): (name, fixed in, what it allows).
+# Known build escapes of buildah (podman), the podman releases that fix each (one per release
+# branch that got the fix), and what it allows (docs/reliability.md: the policy blocks the
+# Dockerfile features they need).
 PODMAN_FIXES = (
-    ("CVE-2024-1753", (4, 9, 4), "a `from=` bind mount of a symlink mounts the host's /"),
-    ("CVE-2024-9675", (5, 3, 0), "a cache mount `id=../..` mounts any host folder"),
-)
+    ("CVE-2024-1753", ((4, 9, 4), (5, 0, 1)),
+     "a `from=` bind mount of a symlink mounts the host's /"),
+    ("CVE-2024-9407", ((5, 2, 4),), "`bind-propagation` of a mount is not validated"),
+    ("CVE-2024-9675", ((5, 2, 5), (5, 3, 0)), "a cache mount `id=../..` mounts any host folder"),
+    ("CVE-2024-11218", ((5, 3, 2),),
+     "concurrent builds' `RUN --mount` reach host content; bind mounts write to their source"),
+)  # fmt: skip
 DOCKER_FIXED = (25, 0, 2)  # BuildKit 0.12.5: CVE-2024-23651/23652/23653 (cache and mounts)
+
+
+def fixed(version: tuple[int, ...], fixes: tuple[tuple[int, ...], ...]) -> bool:
+    """Is `version` at or past the fix of its own release branch (or of a later branch)?"""
+    same_branch = [f for f in fixes if f[:2] == version[:2]]
+    if same_branch:
+        return version >= same_branch[0]
+    return version[:2] > max(fixes)[:2]
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -142,9 +155,9 @@ def _warnings(name: str, version: str) -> tuple[str, ...]:
             )
         return ()
     old = [
-        f"{cve} ({what}; fixed in podman {'.'.join(map(str, fix))})"
-        for cve, fix, what in PODMAN_FIXES
-        if found < fix
+        f"{cve} ({what}; fixed in podman {' / '.join('.'.join(map(str, f)) for f in fixes)})"
+        for cve, fixes, what in PODMAN_FIXES
+        if not fixed(found, fixes)
     ]
     if not old:
         return ()

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from grader import dockerfile
 from grader.containers import store
 from grader.containers.commands import commands, storage
 from grader.containers.engine import RUNS, Engine, ensure_images, helpers, run_quiet
 from grader.probes.http_probe import free_port
 from grader.sandbox import Tail
+from grader.submission import dockerfile, dockerpolicy
 
 BUILD_SECONDS = 1200.0  # the image build
 LOG_KEPT = 200_000  # bytes of the build log and of the server log kept (the tails)
@@ -167,14 +167,14 @@ class ContainerRun:
             self._give(context)
         mode = "fresh"
         text = store.read_dockerfile(context)  # what is built: checked again (training ran)
-        problems = dockerfile.policy_problems(dockerfile.parse(text or ""))
+        problems = dockerpolicy.policy_problems(dockerfile.parse(text or ""))
         if text is None or problems:
             mode = "refused"
             self.refused = "the grader does not build this Dockerfile:\n- " + "\n- ".join(
                 problems or ["the Dockerfile is missing or unreadable after training"]
             )
         elif self._store is not None:
-            steps = dockerfile.dependency_steps(text)
+            steps = dockerpolicy.dependency_steps(text)
             if steps is not None and store.deps_key(context, steps, self.engine) == self._store.key:
                 mode = "shared"
         with contextlib.suppress(OSError):

@@ -12,15 +12,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import dockerfile
 from grader.containers.engine import RUNS, Engine
 from grader.sandbox import owned
-from grader.submission import files
+from grader.submission import dockerpolicy, files
 
 DEPS_KEEP = 6  # dependency stores kept (the most recently used), each ~300 MB for the course
 
 
-def deps_key(context: Path, steps: dockerfile.DependencySteps, engine: Engine) -> str | None:
+def deps_key(context: Path, steps: dockerpolicy.DependencySteps, engine: Engine) -> str | None:
     """sha256 of everything the dependency steps' result depends on: their text, the bytes and
     modes of the files they read, `.dockerignore`, the engine and the base images it holds.
     None if one of those files is not a plain file (the build then shares nothing)."""
@@ -90,7 +89,7 @@ def claim(source: Path, into: Path, engine: Engine) -> Claim | None:
     if engine.name != "podman":
         return None
     text = read_dockerfile(source)
-    steps = dockerfile.dependency_steps(text) if text is not None else None
+    steps = dockerpolicy.dependency_steps(text) if text is not None else None
     if steps is None:
         return None
     try:

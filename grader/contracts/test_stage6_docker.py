@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-from grader import dockerfile
 from grader.checks import check, expect, fail, skip
 from grader.contracts.common import check_prediction, ignores_input, trained
-from grader.dockerfile import Dockerfile
 from grader.grading.requests import EXAMPLE
 from grader.grading.session import Grading
+from grader.submission import dockerfile
+from grader.submission.dockerfile import Dockerfile
 
 
 def _dockerfile(grading: Grading) -> Dockerfile:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from grader import containers, dockerfile
+from grader import containers
 from grader.environment import LockedEnv, real_uv
 from grader.grading.requests import HttpRun, Records, draw
 from grader.grading.timeline import Timeline
 from grader.options import Options
 from grader.sandbox import RunResult
 from grader.specs import Dataset, Spec
-from grader.submission import files, flytoml, lockfile
+from grader.submission import dockerfile, dockerpolicy, files, flytoml, lockfile
 
 
 class Grading:
@@ -85,7 +85,7 @@ class Grading:
     def dockerfile_policy(self) -> list[str]:
         """What the grader refuses to build in the Dockerfile (empty: it builds it)."""
         df = self.dockerfile
-        return dockerfile.policy_problems(df) if df is not None else []
+        return dockerpolicy.policy_problems(df) if df is not None else []
 
     @functools.cached_property
     def served_port(self) -> int:

@@ -9,10 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from grader import dockerfile
 from grader.containers import BUILD_SECONDS, ContainerRun, Engine
 from grader.grading.requests import PING, HttpRun, Request
 from grader.probes import http_probe
+from grader.submission import dockerfile, dockerpolicy
 
 REQUESTS_SECONDS = 120.0  # all HTTP requests to a container, together
 # A server's start-up line that says it listens on loopback only (uvicorn, gunicorn, flask).
@@ -60,7 +60,7 @@ class ContainerStage:
                 run_id,
                 scratch,
                 served_port,
-                images=dockerfile.external_images(df),
+                images=dockerpolicy.external_images(df),
                 ignore=ignore,
             )
 

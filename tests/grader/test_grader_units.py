@@ -12,7 +12,7 @@ import pytest
 from grader_helpers import DOCKERFILE
 
 from grader.contracts.common import auc
-from grader.dockerfile import parse
+from grader.submission.dockerfile import parse
 from grader.records import seeded_bad_requests, valid_records
 from grader.results import render
 from grader.results.report import CheckResult, Report

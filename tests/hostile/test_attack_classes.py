@@ -25,14 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from grader import containers, dockerfile, environment
+from grader import containers, environment
 from grader.containers import engine as engines
 from grader.containers import run as container_run
 from grader.containers import store
 from grader.grading import probe as grader_probe
 from grader.probes import http_probe
 from grader.sandbox import Sandbox, bwrap, bwrap_available
-from grader.submission import files, picklescan
+from grader.submission import dockerfile, dockerpolicy, files, picklescan
 
 SANDBOXED = bwrap_available() is not None
 BASE = "python:3.13-slim-bookworm"
@@ -49,14 +49,14 @@ RUN --mount=type=bind,from=base,source=/rootdir,destination=/exploit,rw ls /expl
 # -- class 1: the engine CVEs are not reachable ---------------------------------------------
 def test_cve_dockerfiles_are_refused_with_what_to_change() -> None:
     for text, word in ((CVE_9675, "id"), (CVE_1753, "from=")):
-        problems = dockerfile.policy_problems(dockerfile.parse(text))
+        problems = dockerpolicy.policy_problems(dockerfile.parse(text))
         assert problems and word in problems[0], problems
     url = dockerfile.parse(f"FROM {BASE}\nADD http://127.0.0.1:8000/seed /seed\n")
-    assert "COPY" in dockerfile.policy_problems(url)[0]
+    assert "COPY" in dockerpolicy.policy_problems(url)[0]
     outside = dockerfile.parse(f"FROM {BASE}\nRUN --mount=source=../x,target=/x ls\n")
-    assert "relative" in dockerfile.policy_problems(outside)[0]
+    assert "relative" in dockerpolicy.policy_problems(outside)[0]
     course = Path(__file__).parents[2] / "solutions" / "Dockerfile"
-    assert dockerfile.policy_problems(dockerfile.parse(course.read_text())) == []
+    assert dockerpolicy.policy_problems(dockerfile.parse(course.read_text())) == []
 
 
 def test_old_engines_are_named_with_their_cves() -> None:
@@ -105,7 +105,7 @@ def _context(tmp_path: Path, dockerfile_text: str, **files_: str) -> Path:
 def _run(engine: containers.Engine, context: Path) -> containers.ContainerRun:
     df = dockerfile.parse((context / "Dockerfile").read_text())
     run = containers.ContainerRun(engine, uuid.uuid4().hex[:12], context, 9696,
-                         images=dockerfile.external_images(df))  # fmt: skip
+                         images=dockerpolicy.external_images(df))  # fmt: skip
     run.start()
     return run
 
@@ -194,16 +194,16 @@ DEPENDENCIES = f"""\
 def test_dependency_steps_are_the_lock_install_and_nothing_after() -> None:
     """What may be shared: the first steps up to the RUN that reads uv.lock, when they read
     nothing else of the folder; a step reading anything else ends them."""
-    steps = dockerfile.dependency_steps(textwrap.dedent(DEPENDENCIES))
+    steps = dockerpolicy.dependency_steps(textwrap.dedent(DEPENDENCIES))
     assert steps is not None and steps.files == ("uv.lock",)
     assert steps.text.rstrip().endswith('echo "deps built: $(cat uv.lock)"\'')
     assert "COPY app.txt" not in steps.text
     course = (Path(__file__).parents[2] / "solutions" / "Dockerfile").read_text()
-    steps = dockerfile.dependency_steps(course)
+    steps = dockerpolicy.dependency_steps(course)
     assert steps is not None and steps.files == ("pyproject.toml", "uv.lock")
     assert steps.text.rstrip().endswith("uv sync --locked --no-install-project --no-dev")
     copied = f"FROM {BASE}\nCOPY pyproject.toml uv.lock ./\nRUN uv sync --locked\nCOPY . .\n"
-    steps = dockerfile.dependency_steps(copied)
+    steps = dockerpolicy.dependency_steps(copied)
     assert steps is not None and steps.files == ("pyproject.toml", "uv.lock")
     assert "COPY . ." not in steps.text
     for text in (
@@ -216,7 +216,7 @@ def test_dependency_steps_are_the_lock_install_and_nothing_after() -> None:
         f"FROM {BASE}\nCOPY uv.lock .\nRUN <<EOF\nuv sync --locked\nEOF\n",  # a heredoc
         f"FROM {BASE} AS a\nRUN echo\nFROM {BASE}\nCOPY uv.lock .\nRUN uv sync --locked\n",
     ):
-        assert dockerfile.dependency_steps(text) is None, text
+        assert dockerpolicy.dependency_steps(text) is None, text
 
 
 def _served(run: containers.ContainerRun, word: str) -> str:
@@ -287,7 +287,7 @@ def test_what_training_changes_is_checked_again_before_the_build(
         context = _context(tmp_path, DEPENDENCIES, **{"uv.lock": lock, "app.txt": change})
         df = dockerfile.parse((context / "Dockerfile").read_text())
         run = containers.ContainerRun(engine, uuid.uuid4().hex[:12], context, 9696,
-                             images=dockerfile.external_images(df))  # fmt: skip
+                             images=dockerpolicy.external_images(df))  # fmt: skip
         try:
             run.begin()  # before training: the store of the submitted files is found
             assert run.deps is not None
@@ -309,11 +309,13 @@ def test_what_training_changes_is_checked_again_before_the_build(
 KILLED = """
 import sys, time
 from pathlib import Path
-from grader import containers, dockerfile
+from grader import containers
+from grader.submission import dockerfile, dockerpolicy
 engine, _ = containers.detect(sys.argv[2])
 ctx = Path(sys.argv[1])
 df = dockerfile.parse((ctx / "Dockerfile").read_text())
-run = containers.ContainerRun(engine, sys.argv[3], ctx, 9696, images=dockerfile.external_images(df))
+images = dockerpolicy.external_images(df)
+run = containers.ContainerRun(engine, sys.argv[3], ctx, 9696, images=images)
 run.start()
 print(run.folder, flush=True)
 time.sleep(600)
@@ -642,7 +644,7 @@ def test_submitted_files_are_read_within_caps_and_in_linear_time(tmp_path: Path)
     assert not any(
         dockerfile.VERSION.search(dockerfile.after(r, dockerfile.INSTALLERS)) for r in runs
     )
-    assert dockerfile.policy_problems(df) == []
+    assert dockerpolicy.policy_problems(df) == []
     seconds = time.monotonic() - started
     print(f"\n100 MB uv.lock, 100k-deep TOML, 4 x 232 kB Dockerfile lines: {seconds:.2f} s")
     assert seconds < 5
