@@ -74,5 +74,7 @@ def test_features_for_docker_uv_and_flyctl(config: dict[str, Any]):
 
 def test_sets_up_the_environment_and_the_port(config: dict[str, Any]):
     assert "uv sync --locked" in config["postCreateCommand"]
+    # what `grade doctor` asks for: a student is graded in the same sandbox as by the instructor
+    assert "bubblewrap" in config["postCreateCommand"]
     assert 9696 in config["forwardPorts"]
     assert "ms-python.python" in config["customizations"]["vscode"]["extensions"]

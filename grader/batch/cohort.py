@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from grader.batch.runner import redactor
 from grader.results.atomic import write_atomic
-from grader.results.render import clean_name
+from grader.results.render import clean_name, markdown_text
 from grader.results.report import (
     FAILED,
     PASSED,
@@ -174,7 +174,7 @@ def _short(text: str, width: int) -> str:
 
 
 def _cell(text: str) -> str:
-    return clean_name(text).replace("|", "\\|")
+    return markdown_text(text)
 
 
 def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None = None) -> Path:
@@ -184,7 +184,9 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
     matplotlib.use("Agg")  # no display: render straight to PNG
     charts = out / "charts"
     charts.mkdir(parents=True, exist_ok=True)
-    lines = ["# Cohort report", ""]
+    warnings = sorted({r.warning for r in reports.values() if r.warning})
+    lines = [f"**{markdown_text(w)}**" for w in warnings] + ([""] if warnings else [])
+    lines += ["# Cohort report", ""]
     if run is not None:
         lines += [run.describe(), ""]
     isolation = sorted({r.isolation for r in reports.values() if r.isolation})

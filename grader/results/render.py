@@ -31,6 +31,18 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", _ESCAPES.sub("", text))
 
 
+# What makes markup inside a line of Markdown (emphasis, code, links and images, table cells,
+# strikethrough) and HTML: written as text (a backslash, or an entity), never as markup.
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
+
+
+def markdown_text(text: str) -> str:
+    """One line of text for a Markdown page, shown as written: no link, image, emphasis, HTML
+    tag or table cell a student's folder name or message could smuggle in."""
+    text = clean_name(text).replace("&", "&amp;").replace("<", "&lt;")
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def clean_name(text: str) -> str:
     """A name (a student's folder) on one line: cleaned, whitespace runs made one space."""
     return " ".join(clean(text).split()) or "?"

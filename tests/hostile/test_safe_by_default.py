@@ -348,3 +348,20 @@ def test_without_bubblewrap_the_seed_never_comes_on_a_command_line(tmp_path: Pat
 
 
 # Student code run unprivileged and reaped without bubblewrap: test_unprivileged_container.py
+
+
+# -- 10. the cohort report shows names and messages as text --------------------------------
+def test_the_cohort_report_escapes_markdown_and_html(tmp_path: Path) -> None:
+    from grader.batch import cohort
+    from grader.results.report import FAILED, CheckResult, Report
+
+    evil = "<img src=x onerror=alert(1)>[win](javascript:alert(1))|**x**"
+    report = Report(f"/x/{evil}", "credit", 7, 0, "bubblewrap", warning="WARNING: no sandbox")
+    report.checks = [CheckResult("1.1", "train.py runs", 1, 2, FAILED, f"crashed: {evil}")]
+    text = cohort.write_report(tmp_path, {evil: report}).read_text()
+    assert text.startswith("**WARNING: no sandbox**")
+    import re
+
+    assert "<img" not in text and not re.search(r"(?<!\\)\]\(javascript", text)
+    assert not re.search(r"(?<!\\)\|\*\*x", text)
+    assert "&lt;img src=x onerror=alert(1)>\\[win\\](javascript" in text
