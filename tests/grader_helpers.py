@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, copy_step, data_env
+from support import ROOT, copy_step, data_env, where_no_sandbox
 
 DOCKERFILE = """\
 FROM python:3.13-slim-bookworm
@@ -53,6 +53,7 @@ primary_region = "ams"
 def grade(path: Path, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any], str]:
     """`python -m grader.cli PATH --json FILE ARGS...`: (exit code, results.json, stdout)."""
     out = path.parent / f"{path.name}-results.json"
+    args = tuple(where_no_sandbox(args, path.parent))
     proc = subprocess.run(
         [sys.executable, "-m", "grader.cli", str(path), "--json", str(out), *args],
         capture_output=True, text=True, env=data_env(), timeout=timeout, check=False, cwd=ROOT,

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env, two_at_a_time
+from support import ROOT, data_env, two_at_a_time, where_no_sandbox
 
 from grader import options, uploads
 from grader.batch import cohort, runner
@@ -43,7 +43,7 @@ from grader.results.report import (
 SOLUTIONS, HOMEWORK = ROOT / "solutions", ROOT / "homework"
 IGNORE = shutil.ignore_patterns("*.bin", ".venv", "__pycache__", ".server.log")
 GRADE_ARGS = ["--spec", "credit", "--stage", "all", "--engine", "none"]
-BATCH_ARGS = ["--spec", "credit", "--engine", "none"]
+BATCH_ARGS = where_no_sandbox(["--spec", "credit", "--engine", "none"], Path("."))
 
 
 # -- fast: the pieces ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pickle
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -245,7 +246,10 @@ def test_documented_grading_commands_work_at_every_stage(tmp_path: Path) -> None
     course = tmp_path / "course"
     course.mkdir()
     student = copy(SOLUTIONS, course / "homework")
-    env = {**data_env(), "PATH": f"{Path(uv).parent}:/usr/bin:/bin"}
+    # a plain PATH: uv's folder, the folder of a Python 3.13 (wherever uv came from: pip in a
+    # virtual environment has no interpreter of its own for uv to find) and the system's
+    base = Path(getattr(sys, "_base_executable", sys.executable)).resolve().parent
+    env = {**data_env(), "PATH": f"{Path(uv).parent}:{base}:/usr/bin:/bin"}
     for args in (["--project", str(ROOT)], []):
         proc = subprocess.run(
             [uv, "run", *args, "grade", ".", "--spec", "credit", "--stage", "1"],

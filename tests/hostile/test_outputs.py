@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env
+from support import ROOT, data_env, where_no_sandbox
 
 SEED = "987654321"
 FORMULA = '=HYPERLINK("attacker.example","click")+1'
@@ -38,7 +38,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     env = {k: v for k, v in data_env().items() if k not in ("FORCE_COLOR", "TERM")}
     run = subprocess.run(
         [sys.executable, "-m", "grader.cli", "batch", str(cohort), "--out", str(out),
-         "--spec", "credit", "--only", "1", "--engine", "none", "--seed", SEED, "--jobs", "2"],
+         *where_no_sandbox(["--spec", "credit", "--only", "1", "--engine", "none", "--seed",
+                            SEED, "--jobs", "2"], root)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
@@ -98,8 +99,9 @@ def test_the_seed_is_in_nothing_students_see(graded: tuple[Path, Path, str]) -> 
 def test_summary_in_the_terminal_is_clean(graded: tuple[Path, Path, str]) -> None:
     cohort, _, _ = graded
     run = subprocess.run(
-        [sys.executable, "-m", "grader.cli", str(cohort / "loud"), "--spec", "credit",
-         "--only", "1", "--engine", "none", "--seed", SEED],
+        [sys.executable, "-m", "grader.cli", str(cohort / "loud"),
+         *where_no_sandbox(["--spec", "credit", "--only", "1", "--engine", "none", "--seed",
+                            SEED], cohort.parent)],
         cwd=ROOT, env=data_env(), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert "boom" in run.stdout and "FAIL" in run.stdout, run.stdout + run.stderr
