@@ -213,7 +213,14 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
             lines.append(f"| {stage} {STAGE_NAMES.get(stage, '')} | {mean:.0f} % |")
         lines.append("")
 
-    lines += ["## Submissions to look at", ""]
+    lines += _sections(reports, charts, scores)
+    write_atomic(path, "\n".join(lines))
+    return path
+
+
+def _sections(reports: Mapping[str, Report], charts: Path, scores: list[float]) -> list[str]:
+    """The report's sections after its head: what to look at, scores, checks, failures."""
+    lines = ["## Submissions to look at", ""]
     outliers = look_at(reports)
     lines += [f"- {_cell(name)}: {_cell(why)}" for name, why in outliers] or ["None."]
     lines.append("")
@@ -239,5 +246,4 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
     else:
         lines.append("No check failed.")
     lines.append("")
-    write_atomic(path, "\n".join(lines))
-    return path
+    return lines

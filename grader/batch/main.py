@@ -44,7 +44,7 @@ from grader.batch.runner import (
     REPORT,
     RUN,
     STUDENT_TIMEOUT,
-    Interrupted,
+    NotRecorded,
     Job,
     Runner,
     collect,
@@ -213,7 +213,7 @@ def grade_all(
                 name = clean_name(futures[future].name)
                 try:
                     report, seconds = future.result()
-                except Interrupted:
+                except NotRecorded:
                     left += 1
                     progress.console.print(f"{name}: interrupted, not recorded", markup=False)
                     continue

@@ -73,7 +73,7 @@ class Job:
     out: Path  # OUT/students/<name>
 
 
-class Interrupted(Exception):
+class NotRecorded(Exception):
     """This student's grading was stopped from outside: nothing is recorded for them."""
 
 
@@ -120,7 +120,7 @@ class Runner:
             report_file, log = Path(tmp) / REPORT, Path(tmp) / "grader.log"
             with log.open("w") as log_f, self._lock:
                 if self.stopping:  # a job picked up after Ctrl-C: never started
-                    raise Interrupted
+                    raise NotRecorded
                 proc = subprocess.Popen(
                     self.command(job, report_file),
                     stdin=subprocess.PIPE,
@@ -146,7 +146,7 @@ class Runner:
             code = proc.returncode
             # Stopped by Ctrl-C / SIGTERM (the batch's or the child's own): never a grade.
             if self.stopping or (not timed_out and (code == INTERRUPTED or code < 0)):
-                raise Interrupted
+                raise NotRecorded
             if code in (0, 1) and report_file.is_file():
                 report = Report.from_json(json.loads(report_file.read_text()))
             else:
@@ -160,7 +160,7 @@ class Runner:
                 )
                 report = Report.failure(str(job.path), self.spec, f"{why}:\n{tail}", seconds)
         if self.stopping:
-            raise Interrupted
+            raise NotRecorded
         save(job, report)
         return report, seconds
 

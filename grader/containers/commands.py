@@ -80,56 +80,24 @@ def commands(
     fill_store: bool,
 ) -> Commands:
     """The run's commands; `store`: the dependency store it reads (or fills, `fill_store`)."""
-    e = engine
-    tag = f"localhost/grader-{run_id}"
-    context = str(folder / "context")
-    common = limits(e)
-    label = [f"--label=grader.run={run_id}"]
-    stores = [store] if store is not None else []
+    e, tag = engine, f"localhost/grader-{run_id}"
+    common, label = limits(e), [f"--label=grader.run={run_id}"]
     deps: list[str] = []
     if store is not None and fill_store:
-        deps = [
-            e.path,
-            *storage(e, store),
-            "build",
-            "--layers",
-            *common,
-            "-f",
-            str(folder / "deps.Dockerfile"),
-            "-t",
-            f"localhost/grader-{store.name}",
-            str(folder / "deps-context"),
-        ]
+        deps = [e.path, *storage(e, store), "build", "--layers", *common]
+        deps += ["-f", str(folder / "deps.Dockerfile"), "-t", f"localhost/grader-{store.name}"]
+        deps.append(str(folder / "deps-context"))
     # "shared": the dependency steps come from their read-only store (--layers finds them
     # there, and nothing else: the run's own storage starts empty); "fresh": no cache.
-    fresh_cache = ["--no-cache"] + (["--layers=false"] * (e.name == "podman"))
-    own = storage(e, folder, stores)
-    shared = [e.path, *own, "build", "--layers", *common, *label, "-t", tag, context]
-    fresh = [
-        e.path,
-        *storage(e, folder),
-        "build",
-        *fresh_cache,
-        *common,
-        *label,
-        "-t",
-        tag,
-        context,
-    ]
+    own = storage(e, folder, [store] if store is not None else [])
+    shared = [e.path, *own, "build", "--layers", *common, *label, "-t", tag]
+    fresh = [e.path, *storage(e, folder), "build", "--no-cache", *common, *label, "-t", tag]
+    if e.name == "podman":
+        fresh.insert(fresh.index("--no-cache") + 1, "--layers=false")
+    shared.append(str(folder / "context"))
+    fresh.append(str(folder / "context"))
     inspect = [e.path, *own, "image", "inspect", "--format", "{{.Size}}", tag]
     network = [f"--network={NETWORK}"] if e.name == "podman" else DOCKER_RUN
-    run = [
-        e.path,
-        *own,
-        "run",
-        "--rm",
-        "--name",
-        f"grader-{run_id}",
-        *common,
-        *label,
-        *network,
-        "-p",
-        f"127.0.0.1:{host_port}:{port}",
-        tag,
-    ]
+    run = [e.path, *own, "run", "--rm", "--name", f"grader-{run_id}", *common, *label]
+    run += [*network, "-p", f"127.0.0.1:{host_port}:{port}", tag]
     return Commands(deps, shared, fresh, inspect, run)

@@ -92,23 +92,8 @@ class ContainerRun:
         podman, the build of the dependency steps when no build has filled their store yet
         (from the project files only, read before any student code runs). The script then
         waits for `start`'s word."""
-        helpers()  # makes RUNS, the grader's own folder
-        store.sweep()
-        self.folder = folder = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUNS))
-        self._lock_fd = store.lock(folder)
-        if self.engine.name == "docker":  # the daemon keeps what a killed grader leaves
-            (folder / store.DOCKER_RUN_FILE).write_text(self.run_id)
-        (folder / "xdg").mkdir(mode=0o700)
-        (folder / "deps-context").mkdir()
-        self._store = store.claim(self.source, folder / "deps-context", self.engine)
+        folder = self._make_folder()
         filling = self._store is not None and self._store.filling
-        if self.engine.user is not None:
-            for name in ("xdg", "deps-context", "deps.Dockerfile"):
-                self._give(folder / name)
-            os.chown(folder, self.engine.uid or 0, self.engine.uid or 0)
-            if self._store is not None and filling:
-                os.chown(self._store.path, self.engine.uid or 0, self.engine.uid or 0)
-        folder.chmod(0o700)
         ensure_images(self.engine, self.images)
         self.host_port = free_port()
         argv_dir = folder / "argv"  # the grader's: readable, not writable, by the build user
@@ -121,16 +106,8 @@ class ContainerRun:
         # The script's text, not its path: the build user may not read the grader's folder.
         script = resources.files("grader.containers").joinpath(SCRIPT).read_text()
         read_end, write_end = os.pipe()
-        argv = [
-            "bash",
-            "-c",
-            script,
-            SCRIPT,
-            self.marker,
-            self.deps_marker,
-            str(write_end),
-            str(argv_dir),
-        ]
+        argv = ["bash", "-c", script, SCRIPT, self.marker, self.deps_marker]
+        argv += [str(write_end), str(argv_dir)]
         self.started_at = time.monotonic()
         # What this run reads and must not change: the base images, a filled dependency store.
         read_only = [Path(self.engine.store)] if self.engine.store else []
@@ -151,6 +128,27 @@ class ContainerRun:
         assert self._proc.stdout is not None
         self._build_log = Tail(self._proc.stdout, LOG_KEPT)
         self._server_log = Tail(os.fdopen(read_end, "rb"), LOG_KEPT)
+
+    def _make_folder(self) -> Path:
+        """The run's folder under RUNS (locked while the run lives), the dependency store it
+        reads or fills, and, as root, what the build user must own."""
+        helpers()  # makes RUNS, the grader's own folder
+        store.sweep()
+        self.folder = folder = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=RUNS))
+        self._lock_fd = store.lock(folder)
+        if self.engine.name == "docker":  # the daemon keeps what a killed grader leaves
+            (folder / store.DOCKER_RUN_FILE).write_text(self.run_id)
+        (folder / "xdg").mkdir(mode=0o700)
+        (folder / "deps-context").mkdir()
+        self._store = store.claim(self.source, folder / "deps-context", self.engine)
+        if self.engine.user is not None:
+            for name in ("xdg", "deps-context", "deps.Dockerfile"):
+                self._give(folder / name)
+            os.chown(folder, self.engine.uid or 0, self.engine.uid or 0)
+            if self._store is not None and self._store.filling:
+                os.chown(self._store.path, self.engine.uid or 0, self.engine.uid or 0)
+        folder.chmod(0o700)
+        return folder
 
     def start(self) -> None:
         """Copy the (trained) context, then let the script build the image and run it. The

@@ -80,6 +80,11 @@ def send(
         return out
     out["status"] = status
     out["seconds"] = round(time.monotonic() - started, 4)
+    return _body(out, raw, size)
+
+
+def _body(out: dict[str, Any], raw: bytes, size: int) -> dict[str, Any]:
+    """The answer's body: as JSON, else its start as text (and its size when cut)."""
     if size > len(raw):  # too long to keep: the start of it, and its length
         out["text"] = raw[:MAX_BODY].decode(errors="replace")
         out["bytes"] = size

@@ -1,49 +1,22 @@
 """Sandboxed: the model probe and the HTTP probe in one process that imports the stack once.
 
-The grader starts this script while train.py still runs. It first imports what every submission
-needs (scikit-learn, pandas, FastAPI, uvicorn: seconds of CPU time), then blocks on stdin until
-the grader sends the request, once the models exist. Each job runs in a child forked from this
-warm process, so no job imports scikit-learn again, and a crash or hang in one costs that job
-only:
+Started while train.py runs, it imports what every submission needs (scikit-learn, pandas,
+FastAPI, uvicorn), then reads the grader's three messages on stdin: the server's command line
+(the server child is forked right after it, before anything secret is read), the records to
+score (the model child is forked right after them), then the nonce and the HTTP requests (read
+by this process only, which runs no student code). It writes one result line to the descriptor
+`--result-fd N`. It runs without site processing and imports from the environment only the
+modules `--modules` names (`siteguard.py`). The protocol and what each part holds:
+grader/INTERNALS.md, "The probe".
 
-- "model": a child unpickles the files and scores the records (`model_probe.probe`); it may take
-  `model_seconds`, then it is killed.
-- "http": a child runs `uvicorn predict:app ...` (uvicorn's own command line, called in the
-  child instead of a new interpreter), while this process waits for the port and sends the
-  requests (`http_probe.probe`).
-
-stdin:  three messages, each `<length>\n<json>` and read to the byte (nothing read ahead):
-        1. {"server": {argv, port}?}: nothing secret; the server is forked right after it
-        2. {"model": {records, files}?, "model_seconds": float?}: the model child is forked
-           right after it, holding the records and nothing else
-        3. {"nonce": str, "http": {http_probe's request without "server"}?}: read last, by
-           this process only, which runs no student code
-result: `GRADER-RESULT <nonce> {"model": {...}?, "http": {...}?}`, written to the descriptor
-        given as `--result-fd N` (the grader's unlinked file; closed in every forked child and
-        unreachable through /proc, so student code can neither spoof nor drown it), or printed
-        on stdout without that option. The model child's answer comes back on a pipe only it
-        and this process hold (never through a file the server could write).
-
-No student code ever runs in a process that has read the HTTP requests (which are bad, which
-are seeded) or the nonce: the server is forked before they are read, the model child before
-the HTTP part is read; stdin is read unbuffered, so no child inherits a read-ahead copy.
-
-It runs without site processing (`python -I -S`): no `.pth` file and no `sitecustomize` of the
-environment runs here. It puts the environment's site-packages on `sys.path` itself (`--site`)
-and imports from it only the top-level modules the grader verified (`--modules`,
-grader/environment/trust.py): anything else is "not found". The server child drops that guard
-and processes the site folder as usual: it runs student code, and holds no secret.
-
-Standard library only at its core: it imports nothing from the grader (its siblings are loaded by
-path), and an import that fails here is simply left to the child that needs it.
+Standard library only at its core: it imports nothing from the grader (its siblings are loaded
+by path), and an import that fails here is simply left to the child that needs it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.abc
-import importlib.machinery
 import importlib.util
 import json
 import os
@@ -84,51 +57,16 @@ PREWARM = (
 )
 
 
-class SiteGuard(importlib.abc.MetaPathFinder):
-    """Refuses the top-level modules of site-packages that are not in `allowed`."""
-
-    def __init__(self, site: str, allowed: frozenset[str]) -> None:
-        self.site = site
-        self.allowed = allowed
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if "." in name or name in self.allowed:
-            return None  # submodules come from their (allowed) package's own folder
-        if importlib.machinery.PathFinder.find_spec(name, [self.site]) is None:
-            return None  # not in site-packages: the standard library, or nowhere
-        raise ModuleNotFoundError(f"No module named {name!r} (not imported by the grader's probe)",
-                                  name=name)  # fmt: skip
-
-
-GUARD: SiteGuard | None = None
-
-
-def guard(site: str, modules: str) -> None:
-    """site-packages on sys.path (after the standard library), behind the guard."""
-    global GUARD
-    GUARD = SiteGuard(site, frozenset(m for m in modules.split(",") if m))
-    sys.meta_path.insert(0, GUARD)
-    sys.path.append(site)
-
-
-def unguard() -> None:
-    """In the server child: the environment as a plain interpreter sees it (.pth files)."""
-    if GUARD is None:
-        return
-    with contextlib.suppress(ValueError):
-        sys.meta_path.remove(GUARD)
-    import site
-
-    site.addsitedir(GUARD.site)
-    with contextlib.suppress(Exception):
-        import sitecustomize  # noqa: F401
-
-
 def sibling(name: str) -> ModuleType:
-    """Load grader/probes/<name>.py by path (`python -I` puts no script folder on sys.path)."""
-    spec = importlib.util.spec_from_file_location(f"_grader_probe_{name}", HERE / f"{name}.py")
+    """grader/probes/<name>.py, loaded by path once (`python -I` puts no script folder on
+    sys.path)."""
+    key = f"_grader_probe_{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
     spec.loader.exec_module(module)
     return module
 
@@ -223,7 +161,7 @@ def uvicorn_job(argv: list[str]) -> Any:
     """`python -m uvicorn ARGS` run as a call: uvicorn's command line, same options and checks."""
 
     def job() -> int:
-        unguard()
+        sibling("siteguard").unguard()
         import uvicorn.main
 
         sys.argv = ["uvicorn", *argv]
@@ -374,8 +312,8 @@ def main() -> None:
     given = options(sys.argv[1:])
     if "result-fd" in given:
         RESULT_FD = int(given["result-fd"])
-    if "site" in given:
-        guard(given["site"], given.get("modules", ""))
+    if "site" in given:  # before any import from the environment
+        sibling("siteguard").guard(given["site"], given.get("modules", ""))
     not_dumpable()
     sys.dont_write_bytecode = True  # as PYTHONDONTWRITEBYTECODE for the server (-I ignores it)
     began = time.monotonic()

@@ -8,13 +8,11 @@ from grader.sandbox.process import Limits, Process, RunResult, Tail
 from grader.sandbox.sandbox import (
     MAX_SUBMISSION_BYTES,
     NOT_COPIED,
-    WRITE_BYTES,
-    WRITE_ENTRIES,
     Sandbox,
     SubmissionTooLarge,
     Unreachable,
 )
-from grader.sandbox.watchdog import disk_usage
+from grader.sandbox.watchdog import WRITE_BYTES, WRITE_ENTRIES, disk_usage
 
 __all__ = [
     "INSIDE",

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import IO
 from grader.sandbox import bwrap, reaper
 from grader.sandbox.process import Limits, Process, RunResult
 from grader.sandbox.uids import SandboxUid
-from grader.sandbox.watchdog import disk_usage, held_deleted
+from grader.sandbox.watchdog import WRITE_BYTES, WRITE_ENTRIES, Caps, disk_usage
 
 try:
     import resource
@@ -27,9 +26,6 @@ except ImportError:  # Windows: no rlimits
 # Folders and files never copied into the scratch copy: environments, caches, version control.
 NOT_COPIED = (".venv", "venv", "__pycache__", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache")
 MAX_SUBMISSION_BYTES = 200 * 1024 * 1024
-WRITE_BYTES = 512 * 1024**2  # what commands may add to the scratch copy, all together (disk)
-WRITE_ENTRIES = 10_000  # files and folders they may add to it
-WATCH_SECONDS = 0.1  # how often the scratch copy is measured while a command runs (at most)
 
 
 class Unreachable(RuntimeError):
@@ -72,12 +68,8 @@ class Sandbox:
         if self.user is not None and self.bwrap is None:
             os.chmod(self._tmp, 0o711)  # its uid reaches the copy and TMPDIR, nothing else here
             self.give(self._own_tmp)
-        self._watched = [self.scratch] if self.bwrap else [self.scratch, self._own_tmp]
-        self._baseline = disk_usage(self._watched, 10 * WRITE_ENTRIES)
-        self._device = self.scratch.stat().st_dev
-        self.overflow: str | None = None  # why commands were stopped, once the caps are passed
-        self._closing = threading.Event()
-        self._watchdog: threading.Thread | None = None
+        watched = [self.scratch] if self.bwrap else [self.scratch, self._own_tmp]
+        self.caps = Caps(watched, self.scratch.stat().st_dev)
 
     @staticmethod
     def _interpreter() -> list[Path]:
@@ -169,9 +161,7 @@ class Sandbox:
         elif self._subreaper:
             reaper.kill_orphans({r.proc.pid for r in self._running}, self._started_at)
         self._running.clear()
-        self._closing.set()
-        if self._watchdog is not None:
-            self._watchdog.join()
+        self.caps.stop()
         disk_usage([Path(self._tmp)], 10**9)  # makes folders chmod'ed 000 removable
         shutil.rmtree(self._tmp, ignore_errors=True)
         if self.user is not None:
@@ -234,25 +224,8 @@ class Sandbox:
             result_file = tempfile.TemporaryFile(dir=self._tmp)  # noqa: SIM115 - Process closes it
             pass_fds = (result_file.fileno(),)
             command += ["--result-fd", str(result_file.fileno())]
-        full = list(command)
-        closing: list[IO[bytes]] = []
-        if self.bwrap:
-            uid = self.user.uid if self.user is not None else None
-            args = bwrap.arguments(self.bwrap, self.scratch, self.visible, uid)[1:]
-            split = args.index("--")  # options in the file, the command on the command line
-            args, after = args[:split], args[split:]
-            program = bwrap.no_fallocate()
-            if program is not None:
-                seccomp = _unlinked(self._tmp, program)  # bubblewrap reads the filter from it
-                closing.append(seccomp)
-                pass_fds += (seccomp.fileno(),)
-                args[0:0] = ["--seccomp", str(seccomp.fileno())]
-            # Its arguments from a file, not its command line: nothing of the host's paths in
-            # the /proc/1/cmdline the sandboxed command sees (its pid 1 is bubblewrap's).
-            listed = _unlinked(self._tmp, b"".join(a.encode() + b"\0" for a in args))
-            closing.append(listed)
-            pass_fds += (listed.fileno(),)
-            full = [self.bwrap, "--args", str(listed.fileno()), *after, *command]
+        full, closing = (list(command), []) if not self.bwrap else self._in_bwrap(command)
+        pass_fds += tuple(file.fileno() for file in closing)
         preexec = self._limits_in_child(limits)
         started = time.monotonic()
         try:
@@ -273,12 +246,29 @@ class Sandbox:
             if not self.bwrap
             else [str(c).replace(str(self.scratch), str(bwrap.INSIDE)) for c in command]
         )
-        running = Process(proc, shown, limits, started, result_file, self.over_caps)
+        running = Process(proc, shown, limits, started, result_file, self.caps.over)
         self._running.append(running)
-        if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, daemon=True)
-            self._watchdog.start()
+        self.caps.watch(self._running)
         return running
+
+    def _in_bwrap(self, command: list[str]) -> tuple[list[str], list[IO[bytes]]]:
+        """`command` in bubblewrap, and the files it reads its options (and seccomp filter)
+        from: its options come from a file, not its command line, so the /proc/1/cmdline the
+        sandboxed command sees (its pid 1 is bubblewrap's) shows nothing of the host's paths."""
+        assert self.bwrap is not None
+        uid = self.user.uid if self.user is not None else None
+        args = bwrap.arguments(self.bwrap, self.scratch, self.visible, uid)[1:]
+        split = args.index("--")  # options in the file, the command on the command line
+        args, after = args[:split], args[split:]
+        files: list[IO[bytes]] = []
+        program = bwrap.no_fallocate()
+        if program is not None:
+            seccomp = _unlinked(self._tmp, program)  # bubblewrap reads the filter from it
+            files.append(seccomp)
+            args[0:0] = ["--seccomp", str(seccomp.fileno())]
+        listed = _unlinked(self._tmp, b"".join(a.encode() + b"\0" for a in args))
+        files.append(listed)
+        return [self.bwrap, "--args", str(listed.fileno()), *after, *command], files
 
     def _limits_in_child(self, limits: Limits) -> Callable[[], None]:
         """The function that sets the rlimits in the child, before it executes (and, without
@@ -313,47 +303,6 @@ class Sandbox:
     ) -> RunResult:
         """Run `command` in the scratch copy, within the limits; never raises for its failures."""
         return self.start(command, limits, env, stdin=stdin is not None).wait(stdin)
-
-    # -- the caps on what commands write ----------------------------------------------
-    def _watch(self) -> None:
-        """Measure the scratch copy every `WATCH_SECONDS` while a command runs (less often
-        when a walk is slow: at most a tenth of a core); past the caps (`WRITE_BYTES`,
-        `WRITE_ENTRIES` beyond the submitted files), kill every running command's process
-        group. Unlike a quota this needs no privilege and works without bubblewrap; the
-        overshoot is what was written in one interval."""
-        tick = 0
-        while not self._closing.is_set():
-            alive = [r for r in list(self._running) if r.running]
-            began = time.monotonic()
-            tick += 1  # files deleted while open: every 10th time (reading /proc costs more)
-            pids = [r.proc.pid for r in alive] if tick % 10 == 0 else []
-            if alive and self.over_caps(pids) is not None:
-                for running in alive:
-                    running.stopped = self.overflow
-                    running.kill()
-            self._closing.wait(max(WATCH_SECONDS, 10 * (time.monotonic() - began)))
-
-    def over_caps(self, pids: Sequence[int] = ()) -> str | None:
-        """Why the scratch copy is past its caps (measured now; once past, it stays so); the
-        files `pids` and their children deleted but hold open count too."""
-        if self.overflow is None:
-            base_bytes, base_entries = self._baseline
-            most = base_entries + WRITE_ENTRIES
-            size, entries = disk_usage(self._watched, most)
-            if pids and platform.system() == "Linux":
-                size += held_deleted(pids, self._device)
-            if entries > most:
-                self.overflow = (
-                    f"your code created more than {WRITE_ENTRIES:,} files and folders in its "
-                    "folder: write only the files the assignment asks for"
-                )
-            elif size > base_bytes + WRITE_BYTES:
-                self.overflow = (
-                    f"your code wrote more than {WRITE_BYTES // 2**20} MiB into its folder "
-                    f"({(size - base_bytes) // 2**20} MiB seen): keep only the files the "
-                    "assignment asks for, small, and delete temporary ones"
-                )
-        return self.overflow
 
 
 def _unlinked(folder: str, data: bytes) -> IO[bytes]:
