@@ -45,8 +45,11 @@ def sandbox() -> Finding:
         )
         return Finding("sandbox", True, f"bubblewrap: student code runs isolated, as {who}")
     if platform.system() != "Linux":
-        return Finding("sandbox", False, f"{bwrap_problem()}: your own check runs without "
-                       "isolation; grade a cohort on Linux")  # fmt: skip
+        return Finding(
+            "sandbox",
+            False,
+            f"{bwrap_problem()}: your own check runs without isolation; grade a cohort on Linux",
+        )
     fix = SETUP if os.geteuid() == 0 or shutil.which("sudo") else "apt-get install bubblewrap"
     return Finding("sandbox", False, bwrap_problem(), fix)
 
@@ -64,8 +67,12 @@ def shared_folders() -> Finding:
 def uv() -> Finding:
     path = real_uv()
     if path is None:
-        return Finding("uv", False, "uv is not installed: locked environments and stage 5 need "
-                       "it", "pip install uv")  # fmt: skip
+        return Finding(
+            "uv",
+            False,
+            "uv is not installed: locked environments and stage 5 need it",
+            "pip install uv",
+        )
     return Finding("uv", True, path)
 
 
@@ -119,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "missing. Exits 1 when the sandbox (or, with --require-engine, stage 6) is missing.",
     )
     parser.add_argument("--engine", default="auto", choices=("auto", "docker", "podman"))
-    parser.add_argument("--require-engine", action="store_true",
-                        help="a missing container engine is a failure too")  # fmt: skip
+    parser.add_argument(
+        "--require-engine", action="store_true", help="a missing container engine is a failure too"
+    )
     args = parser.parse_args(argv)
     results = findings(args.engine)
     for f in results:
@@ -128,9 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{mark:^7}] {f.part}: {f.detail}")
         if not f.ok and f.fix:
             print(f"          fix: {f.fix}")
-    needed = {"sandbox", "shared folders"} | ({"container engine (stage 6)", "build user"}
-                                              if args.require_engine else set())  # fmt: skip
+    needed = {"sandbox", "shared folders"} | (
+        {"container engine (stage 6)", "build user"} if args.require_engine else set()
+    )
     broken = [f.part for f in results if not f.ok and f.part in needed]
-    print(f"\n{'NOT READY: ' + ', '.join(broken) if broken else 'ready'} "
-          f"(grader: {sys.executable})")  # fmt: skip
+    print(
+        f"\n{'NOT READY: ' + ', '.join(broken) if broken else 'ready'} (grader: {sys.executable})"
+    )
     return 1 if broken else 0

@@ -23,8 +23,12 @@ from pathlib import Path
 from grader.containers.engine import BUILD_USER
 from grader.sandbox.bwrap import bwrap_problem
 
-PACKAGES = {"bwrap": "bubblewrap", "podman": "podman", "newuidmap": "uidmap",
-            "slirp4netns": "slirp4netns"}  # fmt: skip
+PACKAGES = {
+    "bwrap": "bubblewrap",
+    "podman": "podman",
+    "newuidmap": "uidmap",
+    "slirp4netns": "slirp4netns",
+}
 STORAGE = '[storage]\ndriver = "overlay"\n'
 CONTAINERS = """[containers]
 default_ulimits = []
@@ -45,8 +49,11 @@ def say(text: str) -> None:
 
 
 def packages(podman: bool) -> None:
-    wanted = [pkg for tool, pkg in PACKAGES.items()
-              if shutil.which(tool) is None and (podman or tool == "bwrap")]  # fmt: skip
+    wanted = [
+        pkg
+        for tool, pkg in PACKAGES.items()
+        if shutil.which(tool) is None and (podman or tool == "bwrap")
+    ]
     if not wanted:
         say("packages: in place")
         return
@@ -55,8 +62,9 @@ def packages(podman: bool) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     say(f"installing {', '.join(wanted)}")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *wanted],
-                   check=True, env=env)  # fmt: skip
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *wanted], check=True, env=env
+    )
 
 
 def userns() -> None:

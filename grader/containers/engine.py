@@ -34,13 +34,19 @@ FILE_BYTES = 2 * 1024**3
 # branch that got the fix), and what it allows (docs/reliability.md: the policy blocks the
 # Dockerfile features they need).
 PODMAN_FIXES = (
-    ("CVE-2024-1753", ((4, 9, 4), (5, 0, 1)),
-     "a `from=` bind mount of a symlink mounts the host's /"),
+    (
+        "CVE-2024-1753",
+        ((4, 9, 4), (5, 0, 1)),
+        "a `from=` bind mount of a symlink mounts the host's /",
+    ),
     ("CVE-2024-9407", ((5, 2, 4),), "`bind-propagation` of a mount is not validated"),
     ("CVE-2024-9675", ((5, 2, 5), (5, 3, 0)), "a cache mount `id=../..` mounts any host folder"),
-    ("CVE-2024-11218", ((5, 3, 2),),
-     "concurrent builds' `RUN --mount` reach host content; bind mounts write to their source"),
-)  # fmt: skip
+    (
+        "CVE-2024-11218",
+        ((5, 3, 2),),
+        "concurrent builds' `RUN --mount` reach host content; bind mounts write to their source",
+    ),
+)
 DOCKER_FIXED = (25, 0, 2)  # BuildKit 0.12.5: CVE-2024-23651/23652/23653 (cache and mounts)
 
 

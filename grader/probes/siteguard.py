@@ -28,8 +28,9 @@ class SiteGuard(importlib.abc.MetaPathFinder):
             return None  # submodules come from their (allowed) package's own folder
         if importlib.machinery.PathFinder.find_spec(name, [self.site]) is None:
             return None  # not in site-packages: the standard library, or nowhere
-        raise ModuleNotFoundError(f"No module named {name!r} (not imported by the grader's probe)",
-                                  name=name)  # fmt: skip
+        raise ModuleNotFoundError(
+            f"No module named {name!r} (not imported by the grader's probe)", name=name
+        )
 
 
 GUARD: SiteGuard | None = None
