@@ -17,18 +17,48 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from grader import environment
+from grader.containers import Engine
 from grader.environment import trust
 from grader.grading import probe, view
-from grader.grading.requests import HttpRun, http_requests, public_only
+from grader.grading.requests import HttpRun, Records, http_requests, public_only
 from grader.grading.stage6 import ContainerStage
+from grader.options import Options
 from grader.probes import http_probe
 from grader.sandbox import NOT_COPIED, Limits, Process, RunResult, Sandbox, bwrap_available
+from grader.specs import Spec
+from grader.submission.dockerfile import Dockerfile
 
-if TYPE_CHECKING:
-    from grader.grading.session import Grading
+
+class Lookups(Protocol):
+    """What the schedule reads of the grading (grader.grading.session.Grading has it all)."""
+
+    options: Options
+    spec: Spec
+    uv: str | None
+
+    @property
+    def submission(self) -> Path: ...
+    @property
+    def stages(self) -> frozenset[int]: ...
+    @property
+    def probe_parts(self) -> frozenset[str]: ...
+    @property
+    def records(self) -> Records: ...
+    @property
+    def engine_found(self) -> Engine | None: ...
+    @property
+    def dockerfile(self) -> Dockerfile | None: ...
+    @property
+    def dockerfile_policy(self) -> list[str]: ...
+    @property
+    def served_port(self) -> int: ...
+    @property
+    def fly_health_path(self) -> str | None: ...
+    def submitted_text(self, name: str) -> str | None: ...
+
 
 PICKLES = ("model.bin", "pipeline.bin")
 REQUESTS_SECONDS = 120.0  # all HTTP requests to a live deployment, together
@@ -37,7 +67,7 @@ REQUESTS_SECONDS = 120.0  # all HTTP requests to a live deployment, together
 class Timeline:
     """The processes of one grading and their results, each started at most once."""
 
-    def __init__(self, grading: Grading) -> None:
+    def __init__(self, grading: Lookups) -> None:
         self.g = grading
         self.nonce = secrets.token_hex(8)  # authenticates the probe's result; never an id
         self.run_id = secrets.token_hex(6)  # names the run's image and container
