@@ -266,6 +266,36 @@ def test_only_identical_dependency_steps_share_their_layer(
 
 @pytest.mark.slow
 @pytest.mark.container
+def test_a_filled_store_is_the_graders_and_read_only_to_every_build(
+    engine: containers.Engine, tmp_path: Path
+) -> None:
+    """Once filled, a dependency store's folder is the grader's (not the build user's), and a
+    run that reads it sees it, and the base images, through a read-only bind: whatever escapes
+    a build (as the build user) cannot rewrite the layers later students reuse."""
+    if engine.user is None:
+        pytest.skip("needs the grader as root: a build user of its own")
+    lock = f"lock-{uuid.uuid4().hex[:8]}"
+    first = _run(engine, _context(tmp_path, DEPENDENCIES, **{"uv.lock": lock, "app.txt": "a"}))
+    try:
+        assert first.build_result(300).returncode == 0
+        assert first.deps is not None
+        store_path = first.deps
+    finally:
+        first.close()
+    info = store_path.stat()
+    assert info.st_uid == os.geteuid() and info.st_mode & 0o022 == 0, oct(info.st_mode)
+    probe = f"touch {store_path}/storage/planted; echo rc=$?; "
+    probe += f"touch {engine.store}/planted; echo rc=$?"
+    env = engine.env(tmp_path)
+    done = subprocess.run(engine.wrap(["sh", "-c", probe], [store_path, Path(engine.store)]),
+                          capture_output=True, text=True, env=env, cwd="/", check=False)  # fmt: skip
+    assert done.stdout.count("rc=1") == 2, done.stdout + done.stderr
+    assert "Read-only file system" in done.stderr, done.stderr
+    assert not (store_path / "storage" / "planted").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.container
 def test_what_training_changes_is_checked_again_before_the_build(
     engine: containers.Engine, tmp_path: Path
 ) -> None:
