@@ -287,8 +287,8 @@ def test_a_filled_store_is_the_graders_and_read_only_to_every_build(
     probe = f"touch {store_path}/storage/planted; echo rc=$?; "
     probe += f"touch {engine.store}/planted; echo rc=$?"
     env = engine.env(tmp_path)
-    done = subprocess.run(engine.wrap(["sh", "-c", probe], [store_path, Path(engine.store)]),
-                          capture_output=True, text=True, env=env, cwd="/", check=False)  # fmt: skip
+    command = engine.wrap(["sh", "-c", probe], [store_path, Path(engine.store)])
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd="/", check=False)
     assert done.stdout.count("rc=1") == 2, done.stdout + done.stderr
     assert "Read-only file system" in done.stderr, done.stderr
     assert not (store_path / "storage" / "planted").exists()
