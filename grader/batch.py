@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,8 @@ from rich.progress import (
 
 from grader import cohort, options
 from grader.cli import INTERRUPTED
+from grader.course import options as course_options
+from grader.course.run import CourseRun
 from grader.report import STAGE_NAMES, Report, RunInfo, clean_name, max_points, write_atomic
 
 REPORT, RESULTS, FEEDBACK = "report.json", "results.json", "feedback.md"
@@ -114,15 +116,24 @@ def save(job: Job, report: Report) -> None:
 class Runner:
     """Runs grader children, and stops them all when the batch is interrupted."""
 
-    def __init__(self, forwarded: list[str], spec: str, seed: int, timeout: float) -> None:
+    def __init__(
+        self,
+        forwarded: list[str],
+        spec: str,
+        seed: int,
+        timeout: float,
+        course: CourseRun | None = None,
+    ) -> None:
         self.forwarded, self.spec, self.seed, self.timeout = forwarded, spec, seed, timeout
+        self.course = course
         self._children: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self.stopping = False
 
     def command(self, job: Job, report_file: Path) -> list[str]:
-        return [sys.executable, "-m", "grader.cli", str(job.path), *self.forwarded,
+        argv = [sys.executable, "-m", "grader.cli", str(job.path), *self.forwarded,
                 "--quiet", "--report", str(report_file)]  # fmt: skip
+        return self.course.command(job, argv) if self.course else argv  # --live: --url, pinned
 
     def grade(self, job: Job) -> tuple[Report, float]:
         job.out.mkdir(parents=True, exist_ok=True)
@@ -163,6 +174,8 @@ class Runner:
                 report = Report.failure(str(job.path), self.spec, f"{why}:\n{tail}", seconds)
         if self.stopping:
             raise Interrupted
+        if self.course is not None:  # --live refusals, the audit stamp
+            report = self.course.graded(job, report)
         save(job, report)
         return report, seconds
 
@@ -243,10 +256,17 @@ def gradebook_rows(
 
 
 def write_gradebook(
-    out: Path, reports: Mapping[str, Report], stages: Sequence[int], roster: Roster | None
+    out: Path,
+    reports: Mapping[str, Report],
+    stages: Sequence[int],
+    roster: Roster | None,
+    extend: Callable[..., tuple[list[str], list[list[str]]]] | None = None,
 ) -> Path:
-    """OUT/gradebook.csv: UTF-8 with a BOM (Excel reads names right), CRLF as RFC 4180 says."""
+    """OUT/gradebook.csv: UTF-8 with a BOM (Excel reads names right), CRLF as RFC 4180 says.
+    `extend` adds the course columns (grader.course.gradebook)."""
     header, rows = gradebook_rows(reports, stages, roster)
+    if extend is not None:
+        header, rows = extend(header, rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -263,11 +283,22 @@ def read_run(out: Path) -> RunInfo | None:
     return RunInfo(**json.loads(path.read_text()))
 
 
-def finish(out: Path, console: Console, run: RunInfo | None, roster: Roster | None) -> None:
+def finish(
+    out: Path,
+    console: Console,
+    run: RunInfo | None,
+    roster: Roster | None,
+    course: CourseRun | None = None,
+) -> None:
     """Rebuild the gradebook and the cohort report from what is under OUT/students."""
     reports = collect(out)
-    gradebook = write_gradebook(out, reports, run.stages if run else [], roster)
-    report = cohort.write_report(out, reports, run)
+    extra: list[str] = []
+    if course is not None:  # overrides, late days, LMS files, the report's course sections
+        roster = course.roster_rows(roster)
+        extra = course.finish(reports, roster)
+    extend = course.gradebook(reports) if course is not None else None
+    gradebook = write_gradebook(out, reports, run.stages if run else [], roster, extend)
+    report = cohort.write_report(out, reports, run, extra)
     console.print(f"gradebook: {gradebook}  ({len(reports)} students)", markup=False)
     console.print(f"cohort report: {report}", markup=False)
 
@@ -285,7 +316,8 @@ def merge(shards: Sequence[Path], out: Path) -> int:
             if not (folder / REPORT).is_file():
                 continue  # unfinished in that shard
             target = out / "students" / folder.name
-            for name in (FEEDBACK, RESULTS, REPORT):  # report.json last, as when grading
+            # report.json last, as when grading; intake.json and audit.json: grader.course's
+            for name in ("intake.json", "audit.json", FEEDBACK, RESULTS, REPORT):
                 if (folder / name).is_file():
                     write_atomic(target / name, (folder / name).read_text())
             copied += 1
@@ -319,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=STUDENT_TIMEOUT, help="seconds per student at most"
     )
+    course_options.add_arguments(parser)
     return parser
 
 
@@ -342,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         roster = Roster.read(args.roster) if args.roster else None
+        course = CourseRun(args, out)
     except (OSError, ValueError, KeyError) as e:
         console.print(f"grade batch: {e}", markup=False, style="red")
         return 2
@@ -349,10 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.merge:
         copied = merge([p.resolve() for p in args.merge], out)
         console.print(f"merged {copied} students into {out}", markup=False)
-        finish(out, console, read_run(out), roster)
+        finish(out, console, read_run(out), roster, course)
         return 0
 
-    if args.submissions is None or not args.submissions.is_dir():
+    if args.repos is None and (args.submissions is None or not args.submissions.is_dir()):
         console.print("grade batch needs SUBMISSIONS_DIR (one folder per student)", style="red")
         return 2
     if args.jobs < 1:
@@ -362,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("--docker contradicts --engine none", style="red")
         return 2
 
-    everyone = students(args.submissions.resolve())
+    everyone = course.everyone() if args.repos else students(args.submissions.resolve())
     mine = shard_of(everyone, args.shard)
     jobs = [Job(p.name, p, out / "students" / p.name) for p in mine]
     done = [j for j in jobs if args.resume and (j.out / REPORT).is_file()]
@@ -374,9 +408,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         markup=False,
     )
     run = new_run(args, read_run(out))
+    try:
+        course.stamp(run, read_run(out))  # the audit record; a resume keeps the seed
+    except ValueError as e:
+        console.print(f"grade batch: {e}", markup=False, style="red")
+        return 2
+    todo = course.intake(todo, lambda line: console.print(line, markup=False, highlight=False))
     write_atomic(out / RUN, json.dumps(asdict(run), indent=2) + "\n")
 
-    runner = Runner(options.forward(vars(args), "batch"), args.spec, args.seed, args.timeout)
+    forwarded = options.forward(vars(args), "batch")
+    runner = Runner(forwarded, args.spec, args.seed, args.timeout, course)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: object) -> None:
@@ -398,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     left = 0
     try:
         with progress:
-            task = progress.add_task("grading", total=len(jobs), completed=len(done))
+            task = progress.add_task("grading", total=len(done) + len(todo), completed=len(done))
             futures = {pool.submit(runner.grade, job): job for job in todo}
             for future in concurrent.futures.as_completed(futures):
                 name = clean_name(futures[future].name)
@@ -422,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pool.shutdown(wait=True)
     console.print(f"graded {len(todo) - left} students in {time.monotonic() - started:.1f} s",
                   markup=False)  # fmt: skip
-    finish(out, console, run, roster)
+    finish(out, console, run, roster, course)
     if left:
         console.print(f"{left} students were interrupted: --resume grades them", style="yellow")
         return INTERRUPTED

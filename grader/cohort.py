@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,8 +168,11 @@ def _cell(text: str) -> str:
     return clean_name(text).replace("|", "\\|")
 
 
-def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None = None) -> Path:
-    """Write OUT/report.md and its charts; return the report's path."""
+def write_report(
+    out: Path, reports: Mapping[str, Report], run: RunInfo | None = None, extra: Sequence[str] = ()
+) -> Path:
+    """Write OUT/report.md and its charts, then the `extra` sections (grader.course's); return
+    the report's path."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render straight to PNG
@@ -182,7 +185,7 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
     lines += [f"Isolation: {text}" for text in isolation] + ([""] if isolation else [])
     path = out / "report.md"
     if not reports:
-        write_atomic(path, "\n".join([*lines, "No graded submissions yet.", ""]))
+        write_atomic(path, "\n".join([*lines, "No graded submissions yet.", "", *extra]))
         return path
 
     total_max, stage_max = max_points(reports.values())
@@ -228,5 +231,6 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
     else:
         lines.append("No check failed.")
     lines.append("")
+    lines += extra
     write_atomic(path, "\n".join(lines))
     return path
