@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from grader.course.gitrun import CLONE_MAX_MB, CLONE_SECONDS, Limits
 from grader.course.intake import parse_time
 from grader.course.late import LatePolicy, parse_policy, read_extensions
 from grader.course.lms import FORMATS
 from grader.course.overrides import Override, fingerprint, read_overrides
-from grader.course.repos import CLONE_MAX_MB, CLONE_SECONDS, Limits
 
 COURSE = "course.json"
 STICKY = (

@@ -17,8 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -33,20 +31,11 @@ from grader.course.addresses import (
     public_addresses,
     system_resolver,
 )
+from grader.course.gitrun import Git, LimitExceeded, Limits
 from grader.report import clean_name
 
-CLONE_MAX_MB = 200
-CLONE_SECONDS = 180.0
-MAX_FILES = 20_000
 HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 SHA = re.compile(r"[0-9a-f]{7,64}")
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = CLONE_MAX_MB * 10**6
-    seconds: float = CLONE_SECONDS
-    max_files: int = MAX_FILES
 
 
 @dataclass(frozen=True)
@@ -129,70 +118,6 @@ def git_env(home: Path, remote: Remote) -> dict[str, str]:
         "GIT_NO_REPLACE_OBJECTS": "1",
         "LC_ALL": "C",
     }
-
-
-class LimitExceeded(Exception):
-    """The clone went past its size, file-count or time limit (and was killed)."""
-
-
-def disk_usage(folder: Path, stop_at: int) -> tuple[int, int]:
-    """(bytes, files) under folder, symlinks not followed; stops counting past stop_at files."""
-    size = files = 0
-    for root, dirs, names in os.walk(folder):
-        for name in names:
-            try:
-                size += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-            files += 1
-        if files > stop_at:
-            break
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
-    return size, files
-
-
-@dataclass
-class Git:
-    """Runs git commands on one repository within shared limits (size, files, one deadline)."""
-
-    config: list[str]
-    env: dict[str, str]
-    watch: Path
-    limits: Limits
-    deadline: float
-
-    def run(self, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(
-                ["git", *self.config, *args],
-                cwd=cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-            try:
-                self._watch(proc)
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            out.seek(0)
-            err.seek(0)
-            stdout = out.read(4_000_000).decode(errors="replace")
-            return proc.returncode, stdout, err.read(20_000).decode(errors="replace")
-
-    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
-        while proc.poll() is None:
-            if time.monotonic() > self.deadline:
-                raise LimitExceeded(f"took longer than {self.limits.seconds:.0f} s")
-            size, files = disk_usage(self.watch, self.limits.max_files)
-            if size > self.limits.max_bytes:
-                raise LimitExceeded(f"is larger than {self.limits.max_bytes / 1e6:.0f} MB")
-            if files > self.limits.max_files:
-                raise LimitExceeded(f"has more than {self.limits.max_files} files")
-            time.sleep(0.1)
 
 
 def why_failed(stderr: str) -> str:
@@ -282,7 +207,7 @@ def fetch(
     subdir: str,
     cutoff: datetime,
     dest: Path,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     resolver: Resolver = system_resolver,
     allow_loopback: bool = False,
 ) -> Checkout:
@@ -296,6 +221,7 @@ def fetch(
     try:
         tree, home = work / "tree", work / "home"
         home.mkdir()
+        limits = limits or Limits()
         git = Git(
             git_config(remote, addresses),
             git_env(home, remote),

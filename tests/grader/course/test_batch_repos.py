@@ -31,8 +31,9 @@ BROKEN = {"train.py": "raise SystemExit('not finished')\n"}
 
 def batch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "grader.cli", "batch", *args]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
 
 
 def gradebook(out: Path) -> dict[str, dict[str, str]]:
@@ -51,14 +52,38 @@ def test_grading_a_cohort_from_its_repositories(git_server: GitServer, tmp_path:
     git_server.repo("fay/hw", [])
     git_server.repo("gus/hw", [(DEADLINE + timedelta(hours=30), BROKEN)])
     form = tmp_path / "form.csv"
-    rows = [("ana", "ana/hw"), ("ben", "ben/hw"), ("cy", "cy/hw"), ("dee", "dee/hw"),
-            ("eve", "private/eve/hw"), ("fay", "fay/hw"), ("gus", "gus/hw")]  # fmt: skip
+    rows = [
+        ("ana", "ana/hw"),
+        ("ben", "ben/hw"),
+        ("cy", "cy/hw"),
+        ("dee", "dee/hw"),
+        ("eve", "private/eve/hw"),
+        ("fay", "fay/hw"),
+        ("gus", "gus/hw"),
+    ]
     form.write_text("student,repository\n" + "".join(f"{s},{git_server.url(r)}\n" for s, r in rows))
     out = tmp_path / "out"
     env = {**data_env(), TEST_ONLY_LOOPBACK: "1", "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    args = ["--repos", str(form), "--deadline", DEADLINE.isoformat(), "--out", str(out),
-            "--only", "1", "--engine", "none", "--jobs", "2", "--seed", "4242",
-            "--late", "grace=1h,per-day=10,cap=50,max-days=3", "--clone-max-mb", "5"]  # fmt: skip
+    args = [
+        "--repos",
+        str(form),
+        "--deadline",
+        DEADLINE.isoformat(),
+        "--out",
+        str(out),
+        "--only",
+        "1",
+        "--engine",
+        "none",
+        "--jobs",
+        "2",
+        "--seed",
+        "4242",
+        "--late",
+        "grace=1h,per-day=10,cap=50,max-days=3",
+        "--clone-max-mb",
+        "5",
+    ]
     run = batch(*args, env=env)
     assert run.returncode == 0, run.stderr
     book = gradebook(out)
@@ -66,8 +91,12 @@ def test_grading_a_cohort_from_its_repositories(git_server: GitServer, tmp_path:
     assert float(book["ana"]["total"]) > 0 and float(book["ben"]["total"]) > 0
     assert book["ana"]["committed_at"].startswith(BEFORE.isoformat()[:19])
     assert len(book["ana"]["commit"]) == 40 and book["ana"]["repository"].endswith("ana/hw.git")
-    for name, why in (("cy", "larger than 5 MB"), ("dee", "404"), ("eve", "private"),
-                      ("fay", "empty")):  # fmt: skip
+    for name, why in (
+        ("cy", "larger than 5 MB"),
+        ("dee", "404"),
+        ("eve", "private"),
+        ("fay", "empty"),
+    ):
         assert book[name]["status"] == "no submission" and why in book[name]["note"], book[name]
     assert book["gus"]["status"] == "graded" and book["gus"]["days_late"] == "2"
     assert not (out / "checkouts" / "ana" / ".git").exists()

@@ -14,6 +14,7 @@ from conftest import GitServer
 
 from grader.course import repos
 from grader.course.addresses import Refused, is_public, public_addresses
+from grader.course.gitrun import Limits
 from grader.course.intake import folder_name, parse_time, read_form
 
 DEADLINE = datetime(2027, 1, 15, 23, 59, 59, tzinfo=UTC)
@@ -132,7 +133,7 @@ def fetch(
     dest: Path,
     commit: str = "",
     subdir: str = "",
-    limits: repos.Limits | None = None,
+    limits: Limits | None = None,
 ) -> repos.Checkout:
     dest.mkdir(parents=True, exist_ok=True)
     return repos.fetch(
@@ -141,7 +142,7 @@ def fetch(
         subdir,
         DEADLINE,
         dest / name.replace("/", "_"),
-        limits or repos.Limits(),
+        limits or Limits(),
         allow_loopback=True,
     )
 
@@ -203,10 +204,8 @@ def test_missing_private_empty_moved_and_no_commit_in_time(
 def test_a_huge_file_is_killed_at_the_size_limit(git_server: GitServer, tmp_path: Path) -> None:
     huge = os.urandom(12 * 10**6)
     git_server.repo("huge", [(BEFORE, {"train.py": "x", "data.bin": huge})])
-    got = fetch(git_server, "huge", tmp_path / "out", limits=repos.Limits(max_bytes=5 * 10**6))
+    got = fetch(git_server, "huge", tmp_path / "out", limits=Limits(max_bytes=5 * 10**6))
     assert "larger than 5 MB" in got.reason and got.path is None
     git_server.repo("huge-later", [(BEFORE, {"train.py": "ok\n"}), (AFTER, {"data.bin": huge})])
-    fine = fetch(
-        git_server, "huge-later", tmp_path / "out", limits=repos.Limits(max_bytes=5 * 10**6)
-    )
+    fine = fetch(git_server, "huge-later", tmp_path / "out", limits=Limits(max_bytes=5 * 10**6))
     assert fine.reason == "", "a huge file after the deadline is never fetched (blob-less clone)"
