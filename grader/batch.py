@@ -382,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.merge:
         copied = merge([p.resolve() for p in args.merge], out)
+        course.merged([p.resolve() for p in args.merge])  # no-submission records, settings
         console.print(f"merged {copied} students into {out}", markup=False)
         finish(out, console, read_run(out), roster, course)
         return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from grader.course import similarity
 from grader.course.adjust import STAMP, Adjusted, read_json
@@ -15,16 +14,14 @@ from grader.course.live import Plan
 from grader.course.options import Settings
 from grader.report import FAILED, Report, clean_name
 
-if TYPE_CHECKING:
-    pass
-
 
 def _cell(text: object) -> str:
     return clean_name(str(text)).replace("|", "\\|")
 
 
 def intake(students: Mapping[str, Adjusted], form: Form | None) -> list[str]:
-    if form is None:
+    recorded = sum(1 for a in students.values() if a.intake)
+    if form is None and not recorded:
         return []
     missing = [
         (n, a.intake.get("reason", ""))
@@ -34,14 +31,14 @@ def intake(students: Mapping[str, Adjusted], form: Form | None) -> list[str]:
     lines = [
         "## Intake from the students' repositories",
         "",
-        f"{len(form.submissions)} students in the form; {len(missing)} without a "
-        "gradable submission.",
+        f"{len(form.submissions) if form else recorded} students in the form; {len(missing)} "
+        "without a gradable submission.",
         "",
     ]
     if missing:
         lines += ["| student | no submission because |", "|---|---|"]
         lines += [f"| {_cell(n)} | {_cell(why)} |" for n, why in missing] + [""]
-    if form.problems:
+    if form is not None and form.problems:
         lines += ["Rows of the form that need a look:", ""]
         lines += [f"- {_cell(p)}" for p in form.problems] + [""]
     return lines

@@ -28,7 +28,7 @@ from grader.course.gradebook import extend, finals
 from grader.course.intake import Form, folder_name, read_form
 from grader.course.late import cutoff
 from grader.course.lms import canvas_rows, moodle_rows, to_csv
-from grader.course.options import Settings, save, settings
+from grader.course.options import COURSE, Settings, save, settings
 from grader.course.repos import Checkout, fetch
 from grader.report import Report, RunInfo, write_atomic
 
@@ -180,16 +180,38 @@ class CourseRun:
             )
         return found
 
+    @property
+    def repos(self) -> bool:
+        """Graded from repositories (this run's --repos, or the records of an earlier run)."""
+        return self.form is not None or any((self.out / "students").glob(f"*/{INTAKE}"))
+
     def roster_rows(self, roster: Any) -> Any:
-        """With --repos and no --roster: the form is the roster (student_id, folder)."""
-        if roster is not None or self.form is None:
+        """With --repos and no --roster: the form (or, after a merge, the intake records) is
+        the roster, so that a student without a submission still has a row."""
+        if roster is not None or not self.repos:
             return roster
         from grader.batch import Roster
 
-        rows = {
-            s.folder: {"folder": s.folder, "student_id": s.student} for s in self.form.submissions
-        }
-        return Roster([], rows)
+        if self.form is not None:
+            ids = {s.folder: s.student for s in self.form.submissions}
+        else:
+            ids = {
+                p.parent.name: str(read_json(p).get("student") or p.parent.name)
+                for p in (self.out / "students").glob(f"*/{INTAKE}")
+            }
+        return Roster([], {f: {"folder": f, "student_id": i} for f, i in sorted(ids.items())})
+
+    def merged(self, shards: Sequence[Path]) -> None:
+        """After `--merge`: the shards' settings (when OUT has none) and their students who had
+        no submission (an intake record with a reason, no report), then the settings again."""
+        for shard in shards:
+            if not (self.out / COURSE).is_file() and (shard / COURSE).is_file():
+                write_atomic(self.out / COURSE, (shard / COURSE).read_text())
+            for record in sorted((shard / "students").glob(f"*/{INTAKE}")):
+                target = self.out / "students" / record.parent.name
+                if read_json(record).get("reason") and not (target / "report.json").is_file():
+                    write_atomic(target / INTAKE, record.read_text())
+        self.settings = settings(self.args, self.out)
 
     def gradebook(self, reports: Mapping[str, Report]) -> Callable[..., Any]:
         """The extension of the batch's gradebook rows (header, rows) -> (header, rows)."""
@@ -203,7 +225,7 @@ class CourseRun:
                 students,
                 reports,
                 s.per_check,
-                self.form is not None,
+                self.repos,
                 s.late is not None,
             )
 
