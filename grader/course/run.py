@@ -213,10 +213,13 @@ class CourseRun:
                     write_atomic(target / INTAKE, record.read_text())
         self.settings = settings(self.args, self.out)
 
-    def gradebook(self, reports: Mapping[str, Report]) -> Callable[..., Any]:
-        """The extension of the batch's gradebook rows (header, rows) -> (header, rows)."""
-        students = self.students(reports)
+    def gradebook(self, reports: Mapping[str, Report]) -> Callable[..., Any] | None:
+        """The extension of the batch's gradebook rows (header, rows) -> (header, rows), or
+        None when no course option changes the gradebook (its layout stays the batch's)."""
         s = self.settings
+        if not (self.repos or s.late or s.overrides or s.per_check):
+            return None
+        students = self.students(reports)
 
         def more(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Any:
             return extend(

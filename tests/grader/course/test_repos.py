@@ -201,6 +201,7 @@ def test_missing_private_empty_moved_and_no_commit_in_time(
     assert list((tmp_path / "out").iterdir()) == [], "nothing left of failed clones"
 
 
+@pytest.mark.slow
 def test_a_huge_file_is_killed_at_the_size_limit(git_server: GitServer, tmp_path: Path) -> None:
     huge = os.urandom(12 * 10**6)
     git_server.repo("huge", [(BEFORE, {"train.py": "x", "data.bin": huge})])
