@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from grader.course.adjust import Adjusted
-from grader.report import SKIPPED, STAGE_NAMES, Report, clean_name, parse_check_id
+from grader.report import SKIPPED, Report, clean_name, parse_check_id
 
 
 def cell(text: str) -> str:
@@ -90,7 +90,3 @@ def _intake(intake: Mapping[str, object], repos: bool) -> list[str]:
 def finals(students: Mapping[str, Adjusted]) -> dict[str, float]:
     """What each student's LMS cell gets."""
     return {name: a.final for name, a in students.items() if a.report is not None}
-
-
-def stage_names() -> dict[int, str]:
-    return dict(STAGE_NAMES)

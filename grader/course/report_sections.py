@@ -10,7 +10,6 @@ from grader.course import similarity
 from grader.course.adjust import STAMP, Adjusted, read_json
 from grader.course.audit import Audit, differences
 from grader.course.intake import Form
-from grader.course.live import Plan
 from grader.course.options import Settings
 from grader.report import FAILED, Report, clean_name
 
@@ -170,7 +169,6 @@ def lines(
     settings: Settings,
     form: Form | None,
     record: Audit,
-    plans: Mapping[str, Plan],
 ) -> list[str]:
     return [
         *intake(students, form),

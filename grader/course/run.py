@@ -17,6 +17,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from grader.course.late import cutoff
 from grader.course.lms import canvas_rows, moodle_rows, to_csv
 from grader.course.options import COURSE, Settings, save, settings
 from grader.course.repos import Checkout, fetch
-from grader.report import Report, RunInfo, write_atomic
+from grader.report import Report, RunInfo, max_points, write_atomic
 
 CLONE_JOBS = 4
 
@@ -118,8 +119,6 @@ class CourseRun:
         if known.get("path") and not known.get("reason") and Path(known["path"]).is_dir():
             return Path(known["path"])  # a resume grades the same commit again
         if dest.exists():
-            import shutil
-
             shutil.rmtree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         extension = self.settings.extensions.get(job.name, timedelta(0))
@@ -251,11 +250,9 @@ class CourseRun:
             )
             write_atomic(self.out / f"{lms}.csv", to_csv(rows))
         return report_sections.lines(
-            self.out, reports, students, self.settings, self.form, self.audit, self.plans
+            self.out, reports, students, self.settings, self.form, self.audit
         )
 
 
 def _max(reports: Mapping[str, Report]) -> float:
-    from grader.report import max_points
-
     return max_points(reports.values())[0]
