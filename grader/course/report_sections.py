@@ -150,7 +150,7 @@ def audit_section(out: Path, reports: Mapping[str, Report], record: Audit) -> li
         "",
     ]
     if record.test_only_loopback:
-        lines = ["**The test-only loopback switch was on: not a real grading.**", "", *lines]
+        lines[2:2] = ["**The test-only loopback switch was on: not a real grading.**", ""]
     lines += differences(stamped) or [
         "Every student was graded with the same seed, grader, spec and engine."
     ]
