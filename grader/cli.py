@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     located = uploads.locate(args.path)
     if args.options_stdin:
         given = options.Options.from_json(json.load(sys.stdin))
-        grading = dataclasses.replace(given, submission=located.root)
+        grading = dataclasses.replace(given, submission=located.root, url=args.url or given.url)
     else:
         grading = options.from_values(located.root, vars(args))
     for problem in grading.problems():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -177,8 +177,11 @@ def _cell(text: str) -> str:
     return markdown_text(text)
 
 
-def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None = None) -> Path:
-    """Write OUT/report.md and its charts; return the report's path."""
+def write_report(
+    out: Path, reports: Mapping[str, Report], run: RunInfo | None = None, extra: Sequence[str] = ()
+) -> Path:
+    """Write OUT/report.md and its charts, then the `extra` sections (grader.batch.course's); return
+    the report's path."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render straight to PNG
@@ -193,7 +196,7 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
     lines += [f"Isolation: {text}" for text in isolation] + ([""] if isolation else [])
     path = out / "report.md"
     if not reports:
-        write_atomic(path, "\n".join([*lines, "No graded submissions yet.", ""]))
+        write_atomic(path, "\n".join([*lines, "No graded submissions yet.", "", *extra]))
         return path
 
     total_max, stage_max = max_points(reports.values())
@@ -213,7 +216,7 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
             lines.append(f"| {stage} {STAGE_NAMES.get(stage, '')} | {mean:.0f} % |")
         lines.append("")
 
-    lines += _sections(reports, charts, scores)
+    lines += [*_sections(reports, charts, scores), *extra]
     write_atomic(path, "\n".join(lines))
     return path
 

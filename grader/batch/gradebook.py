@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +77,17 @@ def gradebook_rows(
 
 
 def write_gradebook(
-    out: Path, reports: Mapping[str, Report], stages: Sequence[int], roster: Roster | None
+    out: Path,
+    reports: Mapping[str, Report],
+    stages: Sequence[int],
+    roster: Roster | None,
+    extend: Callable[..., tuple[list[str], list[list[str]]]] | None = None,
 ) -> Path:
-    """OUT/gradebook.csv: UTF-8 with a BOM (Excel reads names right), CRLF as RFC 4180 says."""
+    """OUT/gradebook.csv: UTF-8 with a BOM (Excel reads names right), CRLF as RFC 4180 says.
+    `extend` adds the course columns (grader.batch.course.gradebook)."""
     header, rows = gradebook_rows(reports, stages, roster)
+    if extend is not None:
+        header, rows = extend(header, rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)

@@ -39,6 +39,8 @@ from rich.progress import (
 
 from grader import options, preflight
 from grader.batch import cohort
+from grader.batch.course import options as course_options
+from grader.batch.course.run import CourseRun
 from grader.batch.gradebook import Roster, write_gradebook
 from grader.batch.runner import (
     REPORT,
@@ -60,11 +62,22 @@ from grader.results.render import clean_name
 from grader.results.report import RunInfo
 
 
-def finish(out: Path, console: Console, run: RunInfo | None, roster: Roster | None) -> None:
+def finish(
+    out: Path,
+    console: Console,
+    run: RunInfo | None,
+    roster: Roster | None,
+    course: CourseRun | None = None,
+) -> None:
     """Rebuild the gradebook and the cohort report from what is under OUT/students."""
     reports = collect(out)
-    gradebook = write_gradebook(out, reports, run.stages if run else [], roster)
-    report = cohort.write_report(out, reports, run)
+    extra: list[str] = []
+    if course is not None:  # overrides, late days, LMS files, the report's course sections
+        roster = course.roster_rows(roster)
+        extra = course.finish(reports, roster)
+    extend = course.gradebook(reports) if course is not None else None
+    gradebook = write_gradebook(out, reports, run.stages if run else [], roster, extend)
+    report = cohort.write_report(out, reports, run, extra)
     console.print(f"gradebook: {gradebook}  ({len(reports)} students)", markup=False)
     console.print(f"cohort report: {report}", markup=False)
 
@@ -97,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=STUDENT_TIMEOUT, help="seconds per student at most"
     )
+    course_options.add_arguments(parser)
     return parser
 
 
@@ -121,35 +135,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True, soft_wrap=True)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    grading = options.from_values(Path("."), vars(args))
+    args.seed_from_argv = bool(args.seed)  # given as --seed N, not --seed-file
+    args.seed = grading.seed  # from --seed or --seed-file: the audit's fingerprint
     try:
         roster = Roster.read(args.roster) if args.roster else None
+        course = CourseRun(args, out)
     except (OSError, ValueError, KeyError) as e:
         console.print(f"grade batch: {e}", markup=False, style="red")
         return USAGE
 
     if args.merge:
         copied = merge([p.resolve() for p in args.merge], out)
+        course.merged([p.resolve() for p in args.merge])  # no-submission records, settings
         console.print(f"merged {copied} students into {out}", markup=False)
-        finish(out, console, read_run(out), roster)
+        finish(out, console, read_run(out), roster, course)
         return 0
 
-    grading = options.from_values(Path("."), vars(args))
-    problems = grading.problems()
-    if args.submissions is None or not args.submissions.is_dir():
-        problems.append("grade batch needs SUBMISSIONS_DIR (one folder per student)")
-    if args.jobs < 1:
-        problems.append("--jobs must be at least 1")
-    if problems:
-        console.print("\n".join(problems), style="red", markup=False)
-        return USAGE
-    verdict = preflight.check(grading, cohort=True, seed_in_argv=bool(args.seed))
-    if verdict.refusal:
-        console.print(f"grade batch: refused: {verdict.refusal}", style="red", markup=False)
-        return REFUSED
-    if verdict.warning:
-        console.print(verdict.warning, style="bold red", markup=False)
-
-    everyone = students(args.submissions.resolve())
+    problem = _refusal(args, grading)
+    if problem:
+        console.print(problem, style="red", markup=False)
+        return REFUSED if problem.startswith("grade batch: refused") else USAGE
+    everyone = course.everyone() if args.repos else students(args.submissions.resolve())
     jobs = [Job(p.name, p, out / "students" / p.name) for p in shard_of(everyone, args.shard)]
     done = [j for j in jobs if args.resume and (j.out / REPORT).is_file()]
     todo = [j for j in jobs if j not in done]
@@ -160,10 +167,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         markup=False,
     )
     run = new_run(grading, args.resume, read_run(out))
+    try:
+        course.stamp(run, read_run(out))  # the audit record; a resume keeps the seed
+    except ValueError as e:
+        console.print(f"grade batch: {e}", markup=False, style="red")
+        return USAGE
+    todo = course.intake(todo, lambda line: console.print(line, markup=False, highlight=False))
     write_atomic(out / RUN, json.dumps(asdict(run), indent=2) + "\n")
-    runner = Runner(grading, args.timeout)
+    runner = Runner(grading, args.timeout, course)
     started = time.monotonic()
-    left = grade_all(runner, todo, (len(jobs), len(done)), args.jobs, console)
+    left = grade_all(runner, todo, (len(done) + len(todo), len(done)), args.jobs, console)
     if left is None:
         console.print(
             "interrupted: finished students are saved, the others are not graded; "
@@ -174,11 +187,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(
         f"graded {len(todo) - left} students in {time.monotonic() - started:.1f} s", markup=False
     )
-    finish(out, console, run, roster)
+    finish(out, console, run, roster, course)
     if left:
         console.print(f"{left} students were interrupted: --resume grades them", style="yellow")
         return INTERRUPTED
     return 0
+
+
+def _refusal(args: argparse.Namespace, grading: options.Options) -> str:
+    """Why this batch may not start (usage errors; a cohort unprotected), "" if it may."""
+    problems = grading.problems()
+    if args.repos is None and (args.submissions is None or not args.submissions.is_dir()):
+        problems.append("grade batch needs SUBMISSIONS_DIR (one folder per student) or --repos")
+    if args.jobs < 1:
+        problems.append("--jobs must be at least 1")
+    if problems:
+        return "\n".join(problems)
+    verdict = preflight.check(grading, cohort=True, seed_in_argv=bool(args.seed_from_argv))
+    if verdict.refusal:
+        return f"grade batch: refused: {verdict.refusal}"
+    return ""
 
 
 def grade_all(

@@ -19,9 +19,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.exitcodes import INTERRUPTED
 from grader.options import Options
+
+if TYPE_CHECKING:
+    from grader.batch.course.run import CourseRun
 from grader.results import render
 from grader.results.atomic import write_atomic
 from grader.results.report import Report, RunInfo
@@ -89,26 +93,20 @@ def save(job: Job, report: Report) -> None:
 class Runner:
     """Runs grader children, and stops them all when the batch is interrupted."""
 
-    def __init__(self, grading: Options, timeout: float) -> None:
+    def __init__(self, grading: Options, timeout: float, course: CourseRun | None = None) -> None:
         # every child refuses to grade unprotected unless the batch was told --no-sandbox
         self.options = dataclasses.replace(grading, require_sandbox=not grading.no_sandbox)
         self.spec, self.seed, self.timeout = grading.spec_name, grading.seed, timeout
+        self.course = course  # --repos, --live, the audit stamp (grader.batch.course)
         self._children: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self.stopping = False
 
     def command(self, job: Job, report_file: Path) -> list[str]:
         """The child's command line: its options (the seed among them) come on its stdin."""
-        return [
-            sys.executable,
-            "-m",
-            "grader.cli",
-            str(job.path),
-            "--options-stdin",
-            "--quiet",
-            "--report",
-            str(report_file),
-        ]
+        argv = [sys.executable, "-m", "grader.cli", str(job.path), "--options-stdin", "--quiet"]
+        argv += ["--report", str(report_file)]
+        return self.course.command(job, argv) if self.course else argv  # --live: --url, pinned
 
     def grade(self, job: Job) -> tuple[Report, float]:
         job.out.mkdir(parents=True, exist_ok=True)
@@ -161,6 +159,8 @@ class Runner:
                 report = Report.failure(str(job.path), self.spec, f"{why}:\n{tail}", seconds)
         if self.stopping:
             raise NotRecorded
+        if self.course is not None:  # --live refusals, the audit stamp
+            report = self.course.graded(job, report)
         save(job, report)
         return report, seconds
 
@@ -205,7 +205,8 @@ def merge(shards: Sequence[Path], out: Path) -> int:
             if not (folder / REPORT).is_file():
                 continue  # unfinished in that shard
             target = out / "students" / folder.name
-            for name in (FEEDBACK, RESULTS, REPORT):  # report.json last, as when grading
+            # report.json last, as when grading; intake.json and audit.json: grader.batch.course's
+            for name in ("intake.json", "audit.json", FEEDBACK, RESULTS, REPORT):
                 if (folder / name).is_file():
                     write_atomic(target / name, (folder / name).read_text())
             copied += 1

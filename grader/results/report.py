@@ -146,6 +146,11 @@ class RunInfo:
     only: str | None = None
     engine: str = "auto"
     seeded: bool = False  # graded with an instructor's seed (which is stored nowhere)
+    # the run's audit (grader.batch.course.audit): the grader's commit, the engine and its version,
+    # a keyed fingerprint of the seed (never the seed)
+    grader_commit: str = ""
+    engine_version: str = ""
+    seed_fingerprint: str = ""
 
     @property
     def stages(self) -> list[int]:
