@@ -2,7 +2,7 @@
 
     python tests/hostile/grade_budget.py TRAIN_SECONDS [grade arguments...]
 
-The grader gives `train.py` 300 s (the spec's `train_seconds`); a corpus of a dozen hostile
+The grader gives `train.py` 90 s (the spec's `train_seconds`); a corpus of a dozen hostile
 submissions cannot wait that long for each, so this sets it for every spec, then runs
 `grader.cli.main` unchanged. On exit it prints `GRADER-PEAK-RSS-KB <n>` on stderr: the peak
 memory of the grader's own process (student code runs in its children).
