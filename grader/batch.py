@@ -1,8 +1,9 @@
 """Grade a whole cohort: one folder per student in, a gradebook, feedback and a report out.
 
-    uv run grade batch SUBMISSIONS_DIR --spec credit --jobs 2 --out grading-out [--seed SEED]
-                       [--shard i/n] [--resume] [--roster roster.csv] [any option of `grade`]
-    uv run grade batch --merge OUT_1 OUT_2 ... --out grading-out      (after a sharded run)
+    uv run --group grader grade batch SUBMISSIONS_DIR --spec credit --jobs 2 --out grading-out
+        [--seed SEED] [--shard i/n] [--resume] [--roster roster.csv] [any option of `grade`]
+    uv run --group grader grade batch --merge OUT_1 OUT_2 ... --out grading-out
+        (after a sharded run)
 
 Each student is graded by its own `python -m grader.cli` child (which sandboxes the student's
 code and finds the submission inside a nested upload). OUT/students/<name>/ receives

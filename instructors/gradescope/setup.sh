@@ -16,7 +16,7 @@ apt-get install -y -qq --no-install-recommends bubblewrap ca-certificates curl
 # uv, the same release the course uses; it installs Python 3.13 and the locked packages
 curl -LsSf https://astral.sh/uv/0.13.9/install.sh | env UV_INSTALL_DIR=/usr/local/bin sh
 cd "$SOURCE"
-uv sync --locked --no-dev
+uv sync --locked --group grader
 
 # The dataset the grader evaluates on, checked against the course's checksum
 curl -fsSL -o "$SOURCE/AER_credit_card_data.csv" "$DATA_URL"
