@@ -1,6 +1,6 @@
 """pytest plugin of the contracts: options, the `grading` fixture, result collection.
 
-Run directly:  uv run pytest grader/contracts --submission 04-pydantic --stage 4
+Run directly:  uv run --group grader pytest grader/contracts --submission 04-pydantic --stage 4
 (the CLI `grade` runs the same tests and prints a summary instead of pytest's output).
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.checks import CheckFailed, info
+from grader.contracts.common import stage1_note
 from grader.options import add_pytest_options, session_options, values_from_pytest
 from grader.report import FAILED, PASSED, SKIPPED, CheckResult, Report
 from grader.session import Grading
@@ -138,6 +139,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             isolation=isolation,
             checks=config.stash[RESULTS],
             seconds=time.monotonic() - config.stash[STARTED],
+            notes=[note] if (note := stage1_note(grading)) else [],
         )
         Path(path).write_text(json.dumps(report.to_json(), indent=2))
     grading.remove_image()

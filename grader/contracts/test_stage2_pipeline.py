@@ -1,5 +1,6 @@
 """Stage 2 (pipeline): pipeline.bin is one fitted Pipeline (DictVectorizer → LogisticRegression)
-that gives the same probabilities as model.bin on the same records."""
+that gives the same probabilities as model.bin on the same records (as the model stage 1 graded:
+in a folder without model.bin, pipeline.bin itself)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from grader.contracts.common import (
     probabilities,
     probe_part,
     seeded_slice,
+    stage1_model,
 )
 from grader.session import Grading
 
@@ -35,7 +37,8 @@ def test_pipeline_type(grading: Grading) -> None:
 
 
 def _compare(grading: Grading, part: slice | None, what: str) -> None:
-    model = probabilities(grading, "model", "model.bin")
+    stage1, file = stage1_model(grading)
+    model = probabilities(grading, stage1, file)
     pipeline = probabilities(grading, "pipeline", "pipeline.bin")
     pairs = list(zip(model, pipeline, strict=True))
     if part is None:
@@ -47,7 +50,7 @@ def _compare(grading: Grading, part: slice | None, what: str) -> None:
     worst = max(abs(a - b) for a, b in pairs)
     expect(
         worst <= TOLERANCE,
-        f"pipeline.bin and model.bin disagree on {what} (largest difference {worst:.4g}): "
+        f"pipeline.bin and {file} disagree on {what} (largest difference {worst:.4g}): "
         "train both on the same data with the same parameters",
     )
 
@@ -60,8 +63,8 @@ def test_pipeline_agrees(grading: Grading) -> None:
 @check("2.3", "pipeline reaches the AUC floor", points=1)
 def test_pipeline_auc(grading: Grading) -> None:
     pipeline = probabilities(grading, "pipeline", "pipeline.bin")
-    with contextlib.suppress(CheckFailed):  # the same model as model.bin: graded in 1.4
-        model = probabilities(grading, "model", "model.bin")
+    with contextlib.suppress(CheckFailed):  # the same model as stage 1's: graded in 1.4
+        model = probabilities(grading, *stage1_model(grading))
         if max(abs(a - b) for a, b in zip(model, pipeline, strict=True)) <= TOLERANCE:
             return
     score = auc(grading.probes.heldout_targets, heldout_slice(grading, pipeline))
