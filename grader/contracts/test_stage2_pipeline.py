@@ -55,7 +55,7 @@ def _compare(grading: Grading, part: slice | None, what: str) -> None:
     )
 
 
-@check("2.2", "pipeline agrees with model.bin on the held-out set", points=2)
+@check("2.2", "pipeline agrees with the stage-1 model on the held-out set", points=2)
 def test_pipeline_agrees(grading: Grading) -> None:
     _compare(grading, None, "the held-out set")
 
@@ -74,6 +74,6 @@ def test_pipeline_auc(grading: Grading) -> None:
     )
 
 
-@check("2.4", "pipeline agrees with model.bin on seeded records", points=1, hidden=True)
+@check("2.4", "pipeline agrees with the stage-1 model on seeded records", points=1, hidden=True)
 def test_pipeline_agrees_seeded(grading: Grading) -> None:
     _compare(grading, slice(0), "the seeded records")
