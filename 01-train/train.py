@@ -20,7 +20,7 @@ from sklearn.model_selection import KFold, train_test_split
 
 C = 1.0
 N_SPLITS = 5
-OUTPUT_FILE = "model.bin"
+MODEL_FILE = "model.bin"
 
 NUMERICAL = ["tenure", "monthlycharges", "totalcharges"]
 CATEGORICAL = [
@@ -83,9 +83,9 @@ def main() -> None:
     auc = roc_auc_score(df_test["churn"], predict(df_test, dv, model))
     print(f"test auc = {auc:.4f}")
 
-    with open(OUTPUT_FILE, "wb") as f_out:
+    with open(MODEL_FILE, "wb") as f_out:
         pickle.dump((dv, model), f_out)
-    print(f"the model is saved to {OUTPUT_FILE}")
+    print(f"the model is saved to {MODEL_FILE}")
 
 
 # --- Where the data comes from: $CHURN_DATA, else the course URL (downloaded once) ---

@@ -6,7 +6,7 @@ Run:  python predict.py          (after python train.py)
 import pickle
 import sys
 
-MODEL_FILE = "pipeline.bin"
+PIPELINE_FILE = "pipeline.bin"
 
 # Customer 7590-VHVEG, written the way train.py preprocesses the data:
 # lower-case values, spaces replaced by "_".
@@ -33,10 +33,10 @@ customer = {
 }
 
 try:
-    with open(MODEL_FILE, "rb") as f_in:
+    with open(PIPELINE_FILE, "rb") as f_in:
         pipeline = pickle.load(f_in)
 except FileNotFoundError:
-    sys.exit(f"{MODEL_FILE} not found: run `python train.py` first.")
+    sys.exit(f"{PIPELINE_FILE} not found: run `python train.py` first.")
 
 # The pipeline takes the dict as it is: DictVectorizer runs inside it.
 churn_probability = pipeline.predict_proba([customer])[0, 1]

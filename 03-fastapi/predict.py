@@ -9,13 +9,13 @@ import sys
 
 from fastapi import FastAPI
 
-MODEL_FILE = "pipeline.bin"
+PIPELINE_FILE = "pipeline.bin"
 
 try:
-    with open(MODEL_FILE, "rb") as f_in:
+    with open(PIPELINE_FILE, "rb") as f_in:
         pipeline = pickle.load(f_in)
 except FileNotFoundError:
-    sys.exit(f"{MODEL_FILE} not found: run `python train.py` first.")
+    sys.exit(f"{PIPELINE_FILE} not found: run `python train.py` first.")
 
 app = FastAPI(title="churn")
 
@@ -28,6 +28,8 @@ def ping() -> dict:
 @app.post("/predict")
 def predict(customer: dict) -> dict:
     # The body is any JSON object: nothing checks the fields yet (step 04 does).
+    # float(): predict_proba gives NumPy numbers, and FastAPI cannot write NumPy's bool
+    # (churn_probability >= 0.5) as JSON: every request would get a 500.
     churn_probability = float(pipeline.predict_proba([customer])[0, 1])
     return {
         "churn_probability": churn_probability,

@@ -36,7 +36,10 @@ customer = {
     "totalcharges": 29.85,
 }
 
-response = requests.post(url, json=customer, timeout=10)
+try:
+    response = requests.post(url, json=customer, timeout=10)
+except requests.ConnectionError:  # nothing answers at that address: one line, not a traceback
+    sys.exit(f"could not connect to {url}: start the service first (see this step's README)")
 response.raise_for_status()  # a 4xx/5xx answer becomes an exception, not a silent None
 result = response.json()
 

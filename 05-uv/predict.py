@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-MODEL_FILE = "pipeline.bin"
+PIPELINE_FILE = "pipeline.bin"
 
 YesNo = Literal["yes", "no"]
 YesNoService = Literal["yes", "no", "no_internet_service"]
@@ -62,10 +62,10 @@ class PredictResponse(BaseModel):
 
 
 try:
-    with open(MODEL_FILE, "rb") as f_in:
+    with open(PIPELINE_FILE, "rb") as f_in:
         pipeline = pickle.load(f_in)
 except FileNotFoundError:
-    sys.exit(f"{MODEL_FILE} not found: run `python train.py` first.")
+    sys.exit(f"{PIPELINE_FILE} not found: run `python train.py` first.")
 
 app = FastAPI(title="churn")
 

@@ -4,6 +4,8 @@ Run:  uvicorn predict:app --host 0.0.0.0 --port 9696     (after python train.py)
 Try:  python client.py, or open http://localhost:9696/docs
 """
 
+import asyncio
+import contextlib
 import pickle
 import sys
 from typing import Annotated, Literal
@@ -13,7 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-MODEL_FILE = "pipeline.bin"
+PIPELINE_FILE = "pipeline.bin"
+# The largest body the service reads: 1,000 customers, the most /predict_batch takes, are ~0.5 MB.
+MAX_BODY_SIZE = 1_000_000
+# What the service reads and throws away of a body it refuses, at most, before it answers.
+DISCARD_SIZE = 10_000_000
+DISCARD_SECONDS = 5
 
 YesNo = Literal["yes", "no"]
 YesNoService = Literal["yes", "no", "no_internet_service"]
@@ -73,29 +80,81 @@ class PredictResponse(BaseModel):
 
 
 def load_model(path: str):
-    """Load the pipeline once, at start-up; exit with a clear message if it cannot be read."""
+    """Load the pipeline; if it cannot be read, stop with a message that says what to do."""
     try:
         with open(path, "rb") as f_in:
             model = pickle.load(f_in)
     except FileNotFoundError:
-        sys.exit(f"{path} not found: run `python train.py` first.")
-    except Exception as e:  # a damaged file can fail in many ways: say which, not a traceback
-        sys.exit(f"{path} is not a readable model ({e!r}): run `python train.py` again.")
-    if not hasattr(model, "predict_proba"):
-        kind = type(model).__name__
-        sys.exit(f"{path} holds a {kind}, not a model: run `python train.py` again.")
-    return model
+        problem = "not found: run `python train.py` first"
+    except Exception as e:  # a damaged file can fail in many ways: say which
+        problem = f"is not a readable model ({e!r}): run `python train.py` again"
+    else:
+        if hasattr(model, "predict_proba"):
+            return model
+        problem = f"holds a {type(model).__name__}, not a model: run `python train.py` again"
+    # Outside the `except`: the message says it all, without the pickle error's traceback.
+    sys.exit(f"{path} {problem}.")
 
 
-pipeline = load_model(MODEL_FILE)
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI):
+    # FastAPI runs this once when the server starts, before the first request: the model is
+    # loaded once and kept in app.state, where every request finds it.
+    app.state.pipeline = load_model(PIPELINE_FILE)
+    yield  # the server runs and answers requests here, until it is stopped
+
 
 app = FastAPI(
     title="churn",
-    # Refuse bodies over 1 MB with a 413 before reading them (1,000 customers are ~0.5 MB).
-    max_body_size=1_000_000,
+    lifespan=lifespan,
     # FastAPI answers 400 to a body that is not UTF-8 JSON: say so in the OpenAPI schema.
     responses={400: {"description": "The body is not UTF-8 JSON"}},
 )
+
+
+class LimitBodySize:
+    """Refuse a request body over MAX_BODY_SIZE before FastAPI reads it: 413 Content Too Large.
+
+    An ASGI middleware: uvicorn hands it every request before FastAPI sees it. `scope` holds
+    the request's method, path and headers, `receive()` returns the next piece of the body,
+    and `send()` writes the answer.
+    """
+
+    def __init__(self, app):
+        self.app = app  # FastAPI, which gets every request this middleware lets through
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope.get("headers", []))
+        if b"transfer-encoding" in headers:  # a body that does not say its size: cannot check
+            status, detail = 411, "Length Required: send the body with a Content-Length"
+        elif int(headers.get(b"content-length", 0)) > MAX_BODY_SIZE:
+            status, detail = 413, f"Content Too Large: the limit is {MAX_BODY_SIZE} bytes"
+        else:
+            await self.app(scope, receive, send)
+            return
+        await discard_body(receive)
+        refusal = JSONResponse(
+            status_code=status, content={"detail": detail}, headers={"Connection": "close"}
+        )
+        await refusal(scope, receive, send)
+
+
+async def discard_body(receive) -> None:
+    """Read what the client still sends and throw it away, at most DISCARD_SIZE bytes for at
+    most DISCARD_SECONDS. A client that is still sending when the server answers and closes
+    the connection gets an error (BrokenPipeError, "connection reset") instead of the answer;
+    web servers such as nginx read on for a while for this reason."""
+    discarded = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DISCARD_SECONDS):
+            while discarded <= DISCARD_SIZE:
+                message = await receive()
+                discarded += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+
+
+app.add_middleware(LimitBodySize)
 
 
 @app.exception_handler(RequestValidationError)
@@ -115,6 +174,7 @@ def ping() -> dict:
 def predict(customer: Customer) -> PredictResponse:
     # FastAPI has already checked the body against Customer: a bad request
     # never gets here, the client gets a 422 that names the field instead.
+    pipeline = app.state.pipeline  # loaded by lifespan() at start-up
     churn_probability = float(pipeline.predict_proba([customer.model_dump()])[0, 1])
     return PredictResponse(churn_probability=churn_probability, churn=churn_probability >= 0.5)
 
@@ -126,7 +186,7 @@ def predict_batch(
     # One predict_proba call for the whole list: much faster than one per customer.
     if not customers:
         return []
-    probabilities = pipeline.predict_proba([c.model_dump() for c in customers])[:, 1]
+    probabilities = app.state.pipeline.predict_proba([c.model_dump() for c in customers])[:, 1]
     return [PredictResponse(churn_probability=float(p), churn=p >= 0.5) for p in probabilities]
 
 

@@ -1,5 +1,6 @@
 """Cold start and footprint: process start → first 200 of POST /predict, as after fly.io wakes a
-stopped machine; resident memory after that answer; image size added over the base image.
+stopped machine; resident memory after that answer (locally: the server's processes; in the
+container: its process 1, uvicorn); image size added over the base image.
 
 Used by bench/run.py. Locally each step's `uvicorn predict:app` runs with its packages compiled
 to bytecode (a shared PYTHONPYCACHEPREFIX, filled by an untimed first run), as in the images,
@@ -35,7 +36,8 @@ class Case:
     cleanup: Callable[[], None] = lambda: None
     probe: tuple[str, str, object] = ("POST", "/predict", CUSTOMER)  # what must answer 200
     seconds: list[float] = field(default_factory=list)
-    rss: list[float] = field(default_factory=list)  # MB, local only
+    rss: list[float] = field(default_factory=list)  # MB
+    status_cmd: list[str] | None = None  # in a container: prints /proc/1/status
 
     @property
     def name(self) -> str:
@@ -56,9 +58,18 @@ def time_to_first_predict(case: Case) -> None:
         case.seconds.append(first_ok(port, method, path, body, proc, 300) - began)
         if case.where == "local":
             case.rss.append(rss_mb(proc.pid))
+        elif case.status_cmd is not None:
+            case.rss.append(container_rss_mb(case.status_cmd))
     finally:
         stop(proc)
         case.cleanup()
+
+
+def container_rss_mb(status_cmd: list[str]) -> float:
+    """VmRSS of the container's process 1 (uvicorn, started by the exec-form CMD), in MB."""
+    out = subprocess.run(status_cmd, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1000
 
 
 def engine() -> str:
@@ -95,9 +106,10 @@ def container_cases(tool: str, steps: dict[str, Path]) -> tuple[list[Case], dict
             return [tool, "run", "--rm", "--name", name, "-p", f"127.0.0.1:{port}:9696", tag]
 
         def remove(name: str = name) -> None:
-            subprocess.run([tool, "rm", "-f", "-t", "0", name], capture_output=True)
+            subprocess.run([tool, "rm", "-f", name], capture_output=True)
 
-        cases.append(Case(step, "container", cmd, folder, None, remove))
+        status = [tool, "exec", name, "cat", "/proc/1/status"]
+        cases.append(Case(step, "container", cmd, folder, None, remove, status_cmd=status))
     # The floor: what starting any container costs here, the base image serving GET / with
     # Python's own http.server (no packages to import, no model to load).
     name = "bench-cold-floor"
@@ -108,7 +120,7 @@ def container_cases(tool: str, steps: dict[str, Path]) -> tuple[list[Case], dict
                 "python", "-m", "http.server", "9696"]  # fmt: skip
 
     def floor_remove() -> None:
-        subprocess.run([tool, "rm", "-f", "-t", "0", name], capture_output=True)
+        subprocess.run([tool, "rm", "-f", name], capture_output=True)
 
     floor = Case("base image, `python -m http.server`", "container", floor_cmd, ROOT, None,
                  floor_remove, ("GET", "/", None))  # fmt: skip

@@ -7,7 +7,7 @@ Dockerfile statically; stage 7 checks fly.toml without --url). Needs $CREDIT_DAT
 ../shared/data/…).
 
 With the engine, against another checkout's grader, in one run (alternating):
-    git worktree add /tmp/before <commit> && (cd /tmp/before && uv sync)
+    git worktree add /tmp/before <commit> && (cd /tmp/before && uv sync --all-groups)
     uv run python bench/grading.py --engine podman --students 0 --compare /tmp/before
     uv run python bench/grading.py --engine podman --students 0 --compare /tmp/before --new-deps
 `--new-deps` gives each submission's Dockerfile one more ENV line before its dependency

@@ -66,8 +66,9 @@ def measure(
             proc = stack.enter_context(running(cmd, steps[step], port, env=env))
             probes += [Probe(label, path, body, port, proc.pid) for path, body in requests]
 
+        # Warm-up, as long as a round: a batch of 1,000 takes ~0.3 s of CPU, more on a busy machine.
         for probe in probes if rounds > 1 else ():
-            drive(probe.port, probe.path, probe.body, 1, workdir)  # warm-up
+            drive(probe.port, probe.path, probe.body, seconds, workdir)
         for i in range(rounds):
             print(f"  throughput, round {i + 1}/{rounds}", file=sys.stderr, flush=True)
             for probe in probes:

@@ -22,7 +22,7 @@ from grader.sandbox.owned import NotOurs, check_dir
 from grader.sandbox.uids import locks_folder
 from grader.specs import SPECS, DatasetMissing
 
-SETUP = "sudo uv run grade setup"
+SETUP = "sudo uv run --group grader grade setup"
 
 
 @dataclass(frozen=True)

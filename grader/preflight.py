@@ -54,8 +54,9 @@ def check(options: Options, cohort: bool = False, seed_in_argv: bool = False) ->
     if required and not options.no_sandbox:
         reason = "a cohort" if cohort else "a seeded grading" if options.seed else "this grading"
         return Verdict(
-            f"{reason} needs the sandbox, but {why}. Set this machine up (`sudo uv run grade "
-            "setup`; `uv run grade doctor` says what is missing), or give --no-sandbox to grade "
+            f"{reason} needs the sandbox, but {why}. Set this machine up (`sudo uv run --group "
+            "grader grade setup`; `grade doctor` says what is missing), or give --no-sandbox to "
+            "grade "
             "without it (every report will say so first)",
             mode=how,
         )
@@ -71,7 +72,7 @@ def check(options: Options, cohort: bool = False, seed_in_argv: bool = False) ->
             return Verdict(
                 f"without bubblewrap student code runs as an unprivileged user, who cannot run "
                 f"{blocked[0]}: install Python and the grader where every user can read them "
-                "(not under /root), or install bubblewrap (`sudo uv run grade setup`)",
+                "(not under /root), or install bubblewrap (`grade setup`, as root)",
                 mode=how,
             )
     given = " (--no-sandbox)" if options.no_sandbox else ""

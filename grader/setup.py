@@ -119,7 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        print("grade setup installs packages and a user: run it as root (sudo uv run grade setup)")
+        print(
+            "grade setup installs packages and a user: run it as root (sudo uv run --group "
+            "grader grade setup)"
+        )
         return 2
     packages(podman=not args.no_podman)
     userns()
@@ -129,5 +132,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(f"grade setup: the sandbox still cannot start: {problem}")
         return 1
-    say("done; `uv run grade doctor` says what this machine will grade")
+    say("done; `uv run --group grader grade doctor` says what this machine will grade")
     return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copy the grader, and only the grader, to DEST:  bash instructors/bundle_grader.sh DEST
 # DEST gets the course's uv project (pyproject.toml, uv.lock, .python-version) and grader/:
-# what `uv sync --locked --no-dev` and `uv run grade` need, without the lessons or solutions/.
+# what `uv sync --locked --group grader` and `uv run --group grader grade` need, without the lessons or solutions/.
 # The Gradescope zip is made from it; for GitHub Classroom, push DEST as the public grader
 # repository that the students' workflow checks out.
 set -euo pipefail
@@ -16,7 +16,7 @@ find "$dest/grader" -name '__pycache__' -prune -exec rm -rf {} +
 cat > "$dest/README.md" <<'MD'
 # The course's autograder
 
-`uv sync --locked --no-dev`, then `uv run grade SUBMISSION --spec credit` (with `CREDIT_DATA`
-set to the dataset). `uv run grade --help` lists the options.
+`uv sync --locked --group grader`, then `uv run --group grader grade SUBMISSION --spec credit` (with `CREDIT_DATA`
+set to the dataset). `uv run --group grader grade --help` lists the options.
 MD
 echo "grader copied to $dest"

@@ -70,7 +70,8 @@ def prepare_engine(name: str) -> str:
         )
         if result.returncode == 0 and result.stdout.strip().splitlines()[-1:] == [name]:
             return name
-        problem = f"container-engine.sh --{name} failed ({result.returncode}): {result.stderr[-2000:]}"
+        problem = f"container-engine.sh --{name} failed ({result.returncode}): "
+        problem += result.stderr[-2000:]
     if os.environ.get("CI"):
         pytest.fail(problem)
     pytest.skip(problem)

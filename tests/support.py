@@ -1,6 +1,6 @@
 """Helpers shared by the repository's tests and benchmarks: the steps, the example customer (its one
 definition), dataset paths, free ports, a real server started and stopped, one raw HTTP post, and
-a step's FastAPI app loaded in-process for TestClient."""
+a step's FastAPI app loaded and started in-process for TestClient."""
 
 from __future__ import annotations
 
@@ -172,6 +172,26 @@ def step_app(folder: Path) -> Any:
     finally:
         os.chdir(old)
     return module.app
+
+
+@contextlib.contextmanager
+def step_client(folder: Path) -> Iterator[Any]:
+    """FastAPI's TestClient on a step's app, started as uvicorn starts it in the folder: the
+    app's lifespan (step 08 on: it loads the model, by a path relative to the folder) runs from
+    inside the folder."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(step_app(folder), raise_server_exceptions=False)
+    old = Path.cwd()
+    os.chdir(folder)
+    try:
+        client.__enter__()
+    finally:
+        os.chdir(old)
+    try:
+        yield client
+    finally:
+        client.__exit__(None, None, None)
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:

@@ -24,9 +24,9 @@ def test_workflows_validate_against_the_github_schema() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- readme-test: suite -->", 1)[1].split("```")[1]
-    assert block.strip() == "bash\nuv run pytest"
+    assert block.strip() == "bash\nuv run --all-groups pytest"
     ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
-    assert "run: uv run pytest" in ci
+    assert "run: uv run --all-groups pytest" in ci
 
 
 def test_no_dataset_or_model_is_tracked() -> None:

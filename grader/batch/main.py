@@ -1,9 +1,9 @@
 """`grade batch`: grade a whole cohort, one folder per student in, a gradebook, feedback and a
 cohort report out.
 
-    uv run grade batch SUBMISSIONS_DIR --spec credit --jobs 2 --out grading-out [--seed SEED]
-                       [--shard i/n] [--resume] [--roster roster.csv] [any option of `grade`]
-    uv run grade batch --merge OUT_1 OUT_2 ... --out grading-out      (after a sharded run)
+    uv run --group grader grade batch SUBMISSIONS_DIR --spec credit --jobs 2 --out grading-out
+        [--seed-file FILE] [--shard i/n] [--resume] [--roster roster.csv] [options of `grade`]
+    uv run --group grader grade batch --merge OUT_1 OUT_2 ... --out grading-out  (after shards)
 
 Each student is graded by a `python -m grader.cli` child of its own (`runner.py`). An
 interrupted batch records nothing for the students it was grading: `--resume` grades them.

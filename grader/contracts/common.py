@@ -54,6 +54,36 @@ def probe_part(grading: Grading, part: str, file: str) -> dict[str, Any]:
     return result
 
 
+def _pipeline_only(probe: dict[str, Any]) -> bool:
+    """Did the model probe find pipeline.bin and no model.bin?"""
+    model, pipeline = probe.get("model"), probe.get("pipeline")
+    return (
+        isinstance(model, dict)
+        and not model.get("exists")
+        and isinstance(pipeline, dict)
+        and bool(pipeline.get("exists"))
+    )
+
+
+def stage1_model(grading: Grading) -> tuple[str, str]:
+    """(probe part, file) that stage 1 grades: model.bin, as the assignment asks; in a folder
+    whose train.py writes pipeline.bin and no model.bin (the lessons from step 02 on),
+    pipeline.bin, the same two fitted steps as one object."""
+    trained(grading)
+    if _pipeline_only(grading.model_probe):
+        return "pipeline", "pipeline.bin"
+    return "model", "model.bin"
+
+
+def stage1_note(grading: Grading) -> str | None:
+    """The report's note when stage 1 graded pipeline.bin (else None). It asks nothing of the
+    probe: a run whose model probe never ran gets no note."""
+    probed = 1 in grading.stages and "model_probe" in vars(grading)
+    if probed and _pipeline_only(grading.model_probe):
+        return "Stage 1 graded pipeline.bin: train.py wrote no model.bin."
+    return None
+
+
 def probabilities(grading: Grading, part: str, file: str) -> list[float]:
     result = probe_part(grading, part, file)
     values = result.get("probabilities")

@@ -1,6 +1,6 @@
 """pytest plugin of the contracts: options, the `grading` fixture, result collection.
 
-Run directly:  uv run pytest grader/contracts --submission 04-pydantic --stage 4
+Run directly:  uv run --group grader pytest grader/contracts --submission 04-pydantic --stage 4
 (the CLI `grade` runs the same tests in-process and prints a summary instead of pytest's
 output; it hands its options over as an object, never on a command line).
 """
@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from grader.checks import CheckFailed, info
+from grader.contracts.common import stage1_note
 from grader.grading.session import Grading
 from grader.options import Options, add_arguments, from_values
 from grader.results.report import FAILED, PASSED, SKIPPED, CheckResult, Report
@@ -161,6 +162,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         isolation=grading.isolation,
         checks=config.stash[RESULTS],
         seconds=time.monotonic() - config.stash[STARTED],
+        notes=[note] if (note := stage1_note(grading)) else [],
     )
     run = _run_plugin(config)
     if run is not None:

@@ -1,6 +1,7 @@
 """Stage 1 (train): train.py runs in time and writes model.bin = (vectorizer, model), or the
 same two steps as a fitted Pipeline, whose probabilities on the grader's held-out set reach the
-spec's AUC floor, fitted without leaking columns and without the held-out rows."""
+spec's AUC floor, fitted without leaking columns and without the held-out rows. A folder whose
+train.py writes only pipeline.bin (the lessons from step 02 on) is graded from pipeline.bin."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import math
 
 from grader import diagnose
 from grader.checks import check, expect
-from grader.contracts.common import auc, heldout_slice, probabilities, probe_part, seeded_slice
+from grader.contracts.common import (
+    auc,
+    heldout_slice,
+    probabilities,
+    probe_part,
+    seeded_slice,
+    stage1_model,
+)
 from grader.grading.session import Grading
 
 
@@ -30,16 +38,17 @@ def test_train_runs(grading: Grading) -> None:
     )
 
 
-@check("1.2", "train.py writes model.bin", points=1)
+@check("1.2", "train.py writes model.bin (or only pipeline.bin)", points=1)
 def test_writes_model(grading: Grading) -> None:
-    probe_part(grading, "model", "model.bin")
+    probe_part(grading, *stage1_model(grading))
 
 
-@check("1.3", "model.bin loads to (vectorizer, model) or a Pipeline", points=2)
+@check("1.3", "the model loads to (vectorizer, model) or a Pipeline", points=2)
 def test_model_loads(grading: Grading) -> None:
-    result = probe_part(grading, "model", "model.bin")
+    part, file = stage1_model(grading)
+    result = probe_part(grading, part, file)
     expect("parts" in result or "steps" in result,
-           f"model.bin loads to {result.get('type')}: pickle the tuple (dv, model), "
+           f"{file} loads to {result.get('type')}: pickle the tuple (dv, model), "
            "or the fitted Pipeline")  # fmt: skip
 
 
@@ -64,8 +73,9 @@ def training_problem(grading: Grading, result: dict[str, object], values: list[f
 
 @check("1.4", "model reaches the AUC floor on held-out data", points=3)
 def test_model_auc(grading: Grading) -> None:
-    result = probe_part(grading, "model", "model.bin")
-    values = heldout_slice(grading, probabilities(grading, "model", "model.bin"))
+    part, file = stage1_model(grading)
+    result = probe_part(grading, part, file)
+    values = heldout_slice(grading, probabilities(grading, part, file))
     problem = training_problem(grading, result, values)
     expect(not problem, problem)
     score = auc(grading.records.heldout_targets, values)
@@ -73,14 +83,15 @@ def test_model_auc(grading: Grading) -> None:
     features = ", ".join(grading.spec.features)
     expect(
         score >= floor,
-        f"AUC on the held-out 20% is {score:.3f}, below {floor}: check that the model uses "
-        f"the features {features}, preprocessed as the assignment says, and is fitted on the "
-        "training part",
+        f"AUC of {file} on the held-out 20% is {score:.3f}, below {floor}: check that the "
+        f"model uses the features {features}, preprocessed as the assignment says, and is "
+        "fitted on the training part",
     )
 
 
 @check("1.5", "model scores seeded records with valid probabilities", points=1, hidden=True)
 def test_model_seeded(grading: Grading) -> None:
-    values = seeded_slice(grading, probabilities(grading, "model", "model.bin"))
+    part, file = stage1_model(grading)
+    values = seeded_slice(grading, probabilities(grading, part, file))
     bad = [v for v in values if not (math.isfinite(v) and 0 <= v <= 1)]
-    expect(not bad, f"model.bin gives invalid probabilities for valid records: {bad[:3]}")
+    expect(not bad, f"{file} gives invalid probabilities for valid records: {bad[:3]}")

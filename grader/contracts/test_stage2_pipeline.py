@@ -1,5 +1,6 @@
 """Stage 2 (pipeline): pipeline.bin is one fitted Pipeline (DictVectorizer → LogisticRegression)
-that gives the same probabilities as model.bin on the same records."""
+that gives the same probabilities as model.bin on the same records (as the model stage 1 graded:
+in a folder without model.bin, pipeline.bin itself)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from grader.contracts.common import (
     probabilities,
     probe_part,
     seeded_slice,
+    stage1_model,
 )
 from grader.grading.session import Grading
 
@@ -35,7 +37,8 @@ def test_pipeline_type(grading: Grading) -> None:
 
 
 def _compare(grading: Grading, part: slice | None, what: str) -> None:
-    model = probabilities(grading, "model", "model.bin")
+    stage1, file = stage1_model(grading)
+    model = probabilities(grading, stage1, file)
     pipeline = probabilities(grading, "pipeline", "pipeline.bin")
     pairs = list(zip(model, pipeline, strict=True))
     if part is None:
@@ -49,12 +52,12 @@ def _compare(grading: Grading, part: slice | None, what: str) -> None:
     worst = max(abs(a - b) for a, b in pairs)
     expect(
         worst <= TOLERANCE,
-        f"pipeline.bin and model.bin disagree on {what} (largest difference {worst:.4g}): "
+        f"pipeline.bin and {file} disagree on {what} (largest difference {worst:.4g}): "
         "train both on the same data with the same parameters",
     )
 
 
-@check("2.2", "pipeline agrees with model.bin on the held-out set", points=2)
+@check("2.2", "pipeline agrees with the stage-1 model on the held-out set", points=2)
 def test_pipeline_agrees(grading: Grading) -> None:
     _compare(grading, None, "the held-out set")
 
@@ -62,8 +65,8 @@ def test_pipeline_agrees(grading: Grading) -> None:
 @check("2.3", "pipeline reaches the AUC floor", points=1)
 def test_pipeline_auc(grading: Grading) -> None:
     pipeline = probabilities(grading, "pipeline", "pipeline.bin")
-    with contextlib.suppress(CheckFailed):  # the same model as model.bin: graded in 1.4
-        model = probabilities(grading, "model", "model.bin")
+    with contextlib.suppress(CheckFailed):  # the same model as stage 1's: graded in 1.4
+        model = probabilities(grading, *stage1_model(grading))
         if max(abs(a - b) for a, b in zip(model, pipeline, strict=True)) <= TOLERANCE:
             return
     score = auc(grading.records.heldout_targets, heldout_slice(grading, pipeline))
@@ -73,6 +76,6 @@ def test_pipeline_auc(grading: Grading) -> None:
     )
 
 
-@check("2.4", "pipeline agrees with model.bin on seeded records", points=1, hidden=True)
+@check("2.4", "pipeline agrees with the stage-1 model on seeded records", points=1, hidden=True)
 def test_pipeline_agrees_seeded(grading: Grading) -> None:
     _compare(grading, slice(0), "the seeded records")

@@ -233,7 +233,7 @@ class Sandbox:
         except PermissionError as e:
             raise Unreachable(
                 f"{command[0]} cannot be run by the unprivileged user student code runs as "
-                f"without bubblewrap ({e.strerror}): install bubblewrap (`uv run grade setup`), "
+                f"without bubblewrap ({e.strerror}): install bubblewrap (`grade setup`, as root), "
                 "or Python and the grader where every user can read them (not under /root)"
             ) from None
         finally:

@@ -19,7 +19,8 @@ change): the policy then refuses the file and nothing is built. Refused:
   instruction.
 
 Linear in the size of the file. Lines have no length cap here: the grader reads at most 64 kB
-of Dockerfile (`grader.files`), under the 64 kB at which buildah silently stops reading a file.
+of Dockerfile (`grader.submission.files`), under the 64 kB at which buildah silently stops
+reading a file.
 """
 
 from __future__ import annotations

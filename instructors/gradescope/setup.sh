@@ -17,15 +17,15 @@ apt-get install -y -qq --no-install-recommends ca-certificates curl
 curl -LsSf https://astral.sh/uv/0.13.9/install.sh | env UV_INSTALL_DIR=/usr/local/bin sh
 export UV_PYTHON_INSTALL_DIR=/opt/uv-python
 cd "$SOURCE"
-uv sync --locked --no-dev
+uv sync --locked --group grader
 chmod -R a+rX "$SOURCE"
 [ -f "$SOURCE/seed.txt" ] && chmod 600 "$SOURCE/seed.txt"
 
 # What grading needs (bubblewrap), then what this machine will isolate. Gradescope's containers
 # give no user namespaces, where bubblewrap cannot start: unless the zip was made with
 # --no-sandbox (make_autograder.sh), the image build stops here, saying why.
-uv run --no-dev --frozen grade setup --no-podman || true
-if ! uv run --no-dev --frozen grade doctor; then
+uv run --group grader --frozen grade setup --no-podman || true
+if ! uv run --group grader --frozen grade doctor; then
   if [ "$(cat "$SOURCE/sandbox.txt" 2>/dev/null)" != "off" ]; then
     echo "setup.sh: the grader's sandbox cannot start here (see above). Rebuild the zip with" >&2
     echo "  bash instructors/gradescope/make_autograder.sh --no-sandbox [SEED]" >&2

@@ -12,12 +12,12 @@ import pytest
 from grader_helpers import DOCKERFILE
 
 from grader.contracts.common import auc
-from grader.submission.dockerfile import parse
 from grader.records import seeded_bad_requests, valid_records
 from grader.results import render
 from grader.results.report import CheckResult, Report
 from grader.sandbox import Limits, Sandbox
 from grader.specs import CHURN, CREDIT, Dataset, split
+from grader.submission.dockerfile import parse
 from grader.submission.picklescan import sklearn_versions
 
 

@@ -226,14 +226,17 @@ def test_clients_are_among_what_the_grader_sends(credit_csv: Path, monkeypatch: 
     assert probes.heldout.index(CLIENT_C) in probes.public_sample
 
 
-GRADE_COMMAND = re.compile(r"^uv run (?:--project (\S+) )?grade (\S+) --spec credit", re.M)
+GRADE_COMMAND = re.compile(
+    r"^uv run (?:--project (\S+) )?--group grader grade (\S+) --spec credit", re.M
+)
 
 
 @pytest.mark.slow
 def test_documented_grading_commands_work_at_every_stage(tmp_path: Path) -> None:
-    """From inside the homework folder the README grades with `uv run --project .. grade .`:
-    plain `uv run grade .` stops working once the folder has a pyproject.toml of its own
-    (stage 5), since uv then runs the folder's project, which has no grader."""
+    """From inside the homework folder the README grades with
+    `uv run --project .. --group grader grade .`: without `--project ..` it stops working once
+    the folder has a pyproject.toml of its own (stage 5), since uv then runs the folder's
+    project, which has no grader."""
     from grader.environment import real_uv
 
     commands = GRADE_COMMAND.findall((HOMEWORK / "README.md").read_text())
@@ -252,7 +255,8 @@ def test_documented_grading_commands_work_at_every_stage(tmp_path: Path) -> None
     env = {**data_env(), "PATH": f"{Path(uv).parent}:{base}:/usr/bin:/bin"}
     for args in (["--project", str(ROOT)], []):
         proc = subprocess.run(
-            [uv, "run", *args, "grade", ".", "--spec", "credit", "--stage", "1"],
+            [uv, "run", *args, "--group", "grader", "grade", ".", "--spec", "credit",
+             "--stage", "1"],
             cwd=student, env=env, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         if args:

@@ -193,9 +193,10 @@ def test_gradescope_layout_full_marks(
     runner = root / "run_autograder"
     shutil.copy2(source / "run_autograder", runner)
     runner.chmod(0o755)
-    # setup.sh, without its downloads: the dataset beside the grader, `uv sync --locked --no-dev`
+    # setup.sh, without its downloads: the dataset beside the grader, and
+    # `uv sync --locked --group grader`
     shutil.copy2(credit_csv, source / "AER_credit_card_data.csv")
-    sync = subprocess.run(["uv", "sync", "--locked", "--no-dev"], cwd=source, env=env,
+    sync = subprocess.run(["uv", "sync", "--locked", "--group", "grader"], cwd=source, env=env,
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert sync.returncode == 0, sync.stderr
     setup_seconds = time.monotonic() - started

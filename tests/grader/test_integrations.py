@@ -174,8 +174,9 @@ def test_classroom_commands_run_with_the_command_graders_environment(tmp_path: P
     (workspace / "data").mkdir()
     shutil.copy(data_env()["CREDIT_DATA"], workspace / "data" / "AER_credit_card_data.csv")
     setup_env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    sync = subprocess.run(["uv", "sync", "--locked", "--no-dev"], cwd=workspace / "grader",
-                          env=setup_env, capture_output=True, text=True, check=False)  # fmt: skip
+    sync = subprocess.run(["uv", "sync", "--locked", "--group", "grader"],
+                          cwd=workspace / "grader", env=setup_env, capture_output=True, text=True,
+                          check=False)  # fmt: skip
     assert sync.returncode == 0, sync.stderr[-2000:]
     env = {k: os.environ[k] for k in COMMAND_GRADER_ENV} | COMMAND_GRADER_FIXED
     for n, step in enumerate(graded_steps(), start=1):

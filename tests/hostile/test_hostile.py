@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -135,7 +136,14 @@ class Tracker:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return trained_step("04-pydantic", tmp_path_factory.mktemp("hostile-trained"))
+    """Step 04 trained, with model.bin beside its pipeline.bin: the honest base hands in both
+    pickles, as the homework asks (the lesson's train.py writes pipeline.bin only)."""
+    folder = trained_step("04-pydantic", tmp_path_factory.mktemp("hostile-trained"))
+    with (folder / "pipeline.bin").open("rb") as f:
+        dv, model = pickle.load(f).named_steps.values()
+    with (folder / "model.bin").open("wb") as f:
+        pickle.dump((dv, model), f)
+    return folder
 
 
 def grade(folder: Path, out: Path, args: list[str]) -> tuple[int, str, str, float, list[str]]:

@@ -53,7 +53,7 @@ export UV_PROJECT_ENVIRONMENT=/opt/grader UV_CACHE_DIR=/uv-cache UV_PYTHON_DOWNL
 export UV_LINK_MODE=copy CREDIT_DATA=/data/credit.csv
 mkdir -p /autograder/results /marks && chmod 0777 /marks
 cd /src
-uv sync --frozen --no-dev --no-install-project -q || { echo "SYNC-FAILED"; exit 90; }
+uv sync --frozen --group grader --no-install-project -q || { echo "SYNC-FAILED"; exit 90; }
 run() { /opt/grader/bin/python -m grader.cli "$@"; }
 echo "== doctor"; /opt/grader/bin/python -m grader.cli doctor; echo "DOCTOR-RC $?"
 echo "== required"

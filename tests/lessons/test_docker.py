@@ -112,7 +112,7 @@ def test_stale_lock_fails_the_build(container_engine: str, context: Path, tmp_pa
     stale = tmp_path / "stale"
     shutil.copytree(context, stale)
     pyproject = stale / "pyproject.toml"
-    text = pyproject.read_text().replace('"pandas>=3.1.1",', '"pandas>=3.1.1",\n    "six",')
+    text = pyproject.read_text().replace('"fastapi>=0.165.0",', '"fastapi>=0.165.0",\n    "six",')
     assert "six" in text
     pyproject.write_text(text)
     with pytest.raises(AssertionError, match=r"uv\.lock.* needs to be updated"):

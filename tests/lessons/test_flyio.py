@@ -1,11 +1,13 @@
 """Step 07-flyio: fly.toml is valid, agrees with the Dockerfile and the app, and its image runs
-the way fly starts it (internal_port, the VM's memory, healthy on the check path)."""
+the way fly starts it (internal_port, the VM's memory, healthy on the check path), using the
+memory that the course quotes (one figure, in 07's README, fly.toml and 09's README)."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,40 @@ def memory_mb(value: str | int) -> int:
     match = re.fullmatch(r"(\d+)\s*(mb|gb)", value.strip().lower())
     assert match, f"unreadable [[vm]] memory {value!r}"
     return int(match.group(1)) * (1024 if match.group(2) == "gb" else 1)
+
+
+# Where the course quotes the memory the service uses: one measured figure, in MB.
+MEMORY_QUOTES = {
+    "07-flyio/README.md": r"About (\d+) MB here",
+    "07-flyio/README.md, [[vm]] row": r"the service uses (\d+) MB of memory",
+    **{
+        f"{s}/fly.toml": r"Step 07's service uses (\d+) MB"
+        for s in ("07-flyio", "08-hardening", "09-onnx")
+    },
+    "09-onnx/README.md, measured table": r"\| resident memory[^|]*\| (\d+) MB \|",
+}
+
+
+def memory_quotes() -> dict[str, int]:
+    found = {}
+    for where, pattern in MEMORY_QUOTES.items():
+        match = re.search(pattern, (ROOT / where.split(",")[0]).read_text())
+        assert match, f"{where} no longer quotes the memory figure ({pattern})"
+        found[where] = int(match[1])
+    return found
+
+
+def test_memory_is_one_figure():
+    quotes = memory_quotes()
+    assert len(set(quotes.values())) == 1, f"the memory figures disagree: {quotes}"
+
+
+def resident_mb(engine_name: str, container: str) -> float:
+    """VmRSS of the container's process 1 (uvicorn), in MB, as 07's README reads it."""
+    command = [engine_name, "exec", container, "cat", "/proc/1/status"]
+    status = subprocess.run(command, check=True, capture_output=True, text=True, timeout=30)
+    line = next(x for x in status.stdout.splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1000
 
 
 def test_fly_toml_matches_the_schema(fly: dict[str, Any]):
@@ -115,9 +151,13 @@ def test_image_runs_as_fly_starts_it(container_engine: str, context: Path, fly: 
     memory = f"{memory_mb(fly['vm'][0]['memory'])}m"
     with running(
         container_engine, tag, service["internal_port"], check_path, run_args=["--memory", memory]
-    ) as (_, base):
+    ) as (name, base):
         assert 200 <= http("GET", base + check_path)[0] < 300
         status, body = http("POST", base + "/predict", EXAMPLE_CUSTOMER)
         assert status == 200, body
         assert isinstance(body, dict)
         assert body["churn_probability"] == pytest.approx(expected_probability(context), abs=1e-9)
+        used = resident_mb(container_engine, name)
+    print(f"07's service in its container, after its first answer: {used:.0f} MB resident")
+    quoted = memory_quotes()["07-flyio/README.md"]
+    assert abs(used - quoted) <= quoted / 5, f"it uses {used:.0f} MB; the course says {quoted} MB"

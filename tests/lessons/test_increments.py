@@ -65,3 +65,13 @@ def test_step_differs_only_by_its_increment(previous: str, step: str) -> None:
 
 def test_first_step_is_the_smallest() -> None:
     assert files(ROOT / "01-train") == {"README.md", "train.py", "predict.py"}
+
+
+# A lesson file is read line by line: these steps' services stay as short as the course's.
+LINE_LIMITS = {"03-fastapi": 50, "04-pydantic": 90, "05-uv": 90, "06-docker": 90, "07-flyio": 90}
+
+
+@pytest.mark.parametrize(("step", "limit"), LINE_LIMITS.items(), ids=list(LINE_LIMITS))
+def test_service_file_stays_short(step: str, limit: int) -> None:
+    lines = len((ROOT / step / "predict.py").read_text().splitlines())
+    assert lines <= limit, f"{step}/predict.py has {lines} lines; the lesson keeps it to {limit}"

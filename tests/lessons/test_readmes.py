@@ -6,6 +6,7 @@ from ../shared/data (CHURN_DATA, CREDIT_DATA). See readme_blocks.py for the mark
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +29,23 @@ IGNORE = shutil.ignore_patterns(
 
 # Figures reported at the end of the session (see conftest.pytest_terminal_summary).
 SUMMARY: dict[str, dict[str, int]] = {}
+
+
+def readme_env(tmp_path: Path) -> dict[str, str]:
+    """The datasets, a TMPDIR of the test's own (a README's `mktemp -d` lands there), and the
+    uv binary first on PATH: a pyenv shim finds no Python version in a folder outside the
+    repository, where a README may create a project (05's `uv init`)."""
+    from grader.environment import real_uv
+
+    env = data_env()
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    uv = real_uv()
+    if uv is not None:
+        (tmp_path / "bin").mkdir(exist_ok=True)
+        (tmp_path / "bin" / "uv").symlink_to(uv)
+        env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
 
 
 def uses_docker(block: Block) -> bool:
@@ -85,7 +103,7 @@ def test_readme_runs(readme: Path, tmp_path: Path, request: pytest.FixtureReques
     repo = tmp_path / "repo"
     shutil.copytree(ROOT, repo, ignore=IGNORE)
     cwd = repo / readme.parent
-    env = data_env()
+    env = readme_env(tmp_path)
     prelude = ""
     if any(
         (uses_docker(b) and b.marker is None) or (b.marker == "server" and uses_docker(b))

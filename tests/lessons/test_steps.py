@@ -6,10 +6,12 @@ the API checks run in-process with FastAPI's TestClient on the step's own traine
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ import pytest
 from support import (
     ALL_STEPS,
     EXAMPLE_CUSTOMER,
+    ROOT,
     SERVICE_STEPS,
     VALIDATED_STEPS,
     copy_step,
@@ -25,7 +28,7 @@ from support import (
     http,
     python,
     server,
-    step_app,
+    step_client,
     stop,
     two_at_a_time,
 )
@@ -112,10 +115,10 @@ def test_every_step_trains_the_same_model(trained: dict[str, tuple[Path, str]]) 
     first = figures["01-train"]
     for step, found in figures.items():
         assert found == first, f"{step} prints other AUCs than 01-train: {found} vs {first}"
+    # One pickle per step, under one name: model.bin = (dv, model) in 01, pipeline.bin after it.
     for step, (folder, _) in trained.items():
-        assert (folder / "model.bin").exists(), step
-        if step != "01-train":
-            assert (folder / "pipeline.bin").exists(), step
+        written = sorted(p.name for p in folder.glob("*.bin"))
+        assert written == (["model.bin"] if step == "01-train" else ["pipeline.bin"]), step
 
 
 def test_predict_script_of_steps_01_02(trained: dict[str, tuple[Path, str]]) -> None:
@@ -164,20 +167,37 @@ def test_service_end_to_end(step: str, trained: dict[str, tuple[Path, str]]) -> 
 
 
 @pytest.fixture(scope="module")
-def clients(trained: dict[str, tuple[Path, str]]) -> dict[str, TestClient]:
-    """Each service step's app, in-process, with the model its own train.py wrote."""
-    from fastapi.testclient import TestClient
-
-    return {
-        step: TestClient(step_app(trained[step][0]), raise_server_exceptions=False)
-        for step in SERVICE_STEPS
-    }
+def clients(trained: dict[str, tuple[Path, str]]) -> Iterator[dict[str, TestClient]]:
+    """Each service step's app, in-process, with the model its own train.py wrote; started as
+    a server starts it (`with TestClient`: the app's lifespan runs, and loads the model)."""
+    with contextlib.ExitStack() as stack:
+        yield {step: stack.enter_context(step_client(trained[step][0])) for step in SERVICE_STEPS}
 
 
 def test_step_03_scores_any_object(clients: dict[str, TestClient]) -> None:
     """Step 03 validates nothing yet (its README shows it): a bad body still gets an answer."""
     response = clients["03-fastapi"].post("/predict", json={"tenure": "abc"})
     assert response.status_code == 200 and set(response.json()) == {"churn_probability", "churn"}
+
+
+def test_numpy_bool_error_quoted_by_step_03() -> None:
+    """Step 03's README quotes the error that `float(...)` avoids: a NumPy bool in the answer.
+    The same FastAPI fails the same way today (in-process, no model needed)."""
+    import numpy as np
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+
+    @app.get("/answer")
+    def answer() -> dict:
+        return {"churn": np.float64(0.6) >= 0.5}
+
+    with pytest.raises(Exception) as raised:
+        TestClient(app).get("/answer")
+    error = f"{type(raised.value).__module__}.{type(raised.value).__name__}: {raised.value}"
+    readme = (ROOT / "03-fastapi" / "README.md").read_text()
+    assert error in readme, error
 
 
 BAD_INPUTS: list[tuple[str, dict[str, object], str]] = [
