@@ -134,11 +134,11 @@ def test_image_serves_without_training_libraries(trained: Path, container_engine
 
 @pytest.mark.slow
 @pytest.mark.container
-def test_grader_gives_full_marks(container_engine: str, tmp_path: Path) -> None:
+def test_grader_gives_full_marks(podman_engine: str, tmp_path: Path) -> None:
     """Stages 1–7 of the autograder, the image built and run: an ONNX model beside the pickle
     that train.py still writes, and scikit-learn in a dependency group, cost no points."""
     code, results, out = grade(
-        copy_step(STEP, tmp_path), "--stage", "7", "--engine", container_engine, "--docker"
+        copy_step(STEP, tmp_path), "--stage", "7", "--engine", podman_engine, "--docker"
     )
     assert code == 0, out
     lost = {t["name"]: t["output"] for t in results["tests"] if t["status"] == "failed"}

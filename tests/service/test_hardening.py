@@ -209,10 +209,10 @@ def test_predict_batch(hardened: TestClient) -> None:
 
 
 @pytest.mark.container
-def test_grader_gives_full_marks(container_engine: str, tmp_path: Path) -> None:
+def test_grader_gives_full_marks(podman_engine: str, tmp_path: Path) -> None:
     """Step 08 keeps the service contract: stages 1–7 of the autograder, the image built and run."""
     code, results, out = grade(
-        copy_step(HARDENED_STEP, tmp_path), "--stage", "7", "--engine", container_engine, "--docker"
+        copy_step(HARDENED_STEP, tmp_path), "--stage", "7", "--engine", podman_engine, "--docker"
     )
     assert code == 0, out
     lost = {t["name"]: t["output"] for t in results["tests"] if t["status"] == "failed"}
