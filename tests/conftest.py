@@ -91,6 +91,12 @@ def podman_engine() -> str:
     return prepare_engine("podman")
 
 
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """Docker alone: the READMEs' own `docker` commands, run as a student types them."""
+    return prepare_engine("docker")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     try:
         from test_readmes import SUMMARY

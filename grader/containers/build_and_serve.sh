@@ -13,19 +13,26 @@ mark=$1 deps_mark=$2 fd=$3 dir=$4
 words() { mapfile -d '' -t "$1" < "$dir/$1"; }
 words deps; words shared; words fresh; words inspect; words run
 
+# The grader kills this script if it dies (even by SIGKILL); each engine command dies with the
+# script in turn: an orphaned `docker build` would keep the daemon building.
+guard=()
+if setpriv --help 2>/dev/null | grep -q -- --pdeathsig; then
+  guard=(setpriv --pdeathsig KILL)
+fi
+
 rc=0
 if [ "${#deps[@]}" -gt 0 ]; then
-  "${deps[@]}" </dev/null 2>&1
+  "${guard[@]}" "${deps[@]}" </dev/null 2>&1
   rc=$?
   echo
   echo "$deps_mark $rc"
 fi
 read -r mode || exit 0
 if [ "$mode" = shared ]; then
-  [ "$rc" -eq 0 ] && "${shared[@]}" </dev/null 2>&1
+  [ "$rc" -eq 0 ] && "${guard[@]}" "${shared[@]}" </dev/null 2>&1
   rc=$?
 elif [ "$mode" = fresh ]; then
-  "${fresh[@]}" </dev/null 2>&1
+  "${guard[@]}" "${fresh[@]}" </dev/null 2>&1
   rc=$?
 else
   exit 0
@@ -34,4 +41,4 @@ echo
 [ "$rc" -eq 0 ] && echo "GRADER-IMAGE-SIZE $("${inspect[@]}" </dev/null 2>/dev/null)"
 echo "$mark $rc"
 [ "$rc" -eq 0 ] || exit "$rc"
-exec "${run[@]}" </dev/null 1>&"$fd" 2>&"$fd"
+exec "${guard[@]}" "${run[@]}" </dev/null 1>&"$fd" 2>&"$fd"

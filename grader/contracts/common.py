@@ -49,6 +49,8 @@ def probe_part(grading: Grading, part: str, file: str) -> dict[str, Any]:
         fail(f"loading {file} crashed the grader's probe:\n{probe['error']}")
     result: dict[str, Any] = probe.get(part, {})
     expect(result.get("exists"), f"train.py ran but wrote no {file}: save it with pickle.dump")
+    if "error" in result and "type" not in result:  # the probe sets the type once loaded
+        fail(f"{file} could not be loaded: {result['error']}")
     if "error" in result:
         fail(f"{file} loaded but could not score records: {result['error']}")
     return result

@@ -193,8 +193,9 @@ def test_gradescope_layout_full_marks(
     runner = root / "run_autograder"
     shutil.copy2(source / "run_autograder", runner)
     runner.chmod(0o755)
-    # setup.sh, without its downloads: the dataset beside the grader, and
-    # `uv sync --locked --group grader`
+    # setup.sh, without its downloads: the seed readable by root only, the dataset beside the
+    # grader, and `uv sync --locked --group grader`
+    (source / "seed.txt").chmod(0o600)
     shutil.copy2(credit_csv, source / "AER_credit_card_data.csv")
     sync = subprocess.run(["uv", "sync", "--locked", "--group", "grader"], cwd=source, env=env,
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
@@ -217,7 +218,7 @@ def test_gradescope_layout_full_marks(
     text = (root / "results" / "results.json").read_text()
     results = json.loads(text)
     tests = results["tests"]
-    assert tests, results
+    assert tests, f"{results}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert ("bubblewrap sandbox" in results["output"]) == sandboxed(), results["output"]
     wrong = {t["name"]: t["output"] for t in tests if t.get("status") == "failed"}
     assert not wrong, wrong

@@ -399,8 +399,8 @@ CASES = [
         "pickle-runs-shell",
         pickle_rce,
         S3,
-        # the payload runs in the sandbox only; the "model" it leaves is an int: no answer
-        {"1.2": "loads to builtins.int", "2.1": "", "3.3": ""},
+        # the payload runs in train.py's sandbox only; the grader refuses to load what it left
+        {"1.2": "refers to posix.system, which the grader does not load", "2.1": "", "3.3": ""},
         ["1.1"],
     ),
     Case("network-out", network_out, S1, {}, STAGE1, needs_sandbox=True),

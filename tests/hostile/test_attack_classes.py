@@ -420,7 +420,10 @@ def test_a_log_flood_is_read_as_a_bounded_tail(
         run.close()
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     print(f"\n300 MB build log: kept {len(build.log)} chars, grader grew {grown_mb:.0f} MB")
-    assert build.returncode == 0 and "END" in build.log
+    # podman passes the whole log on (the grader keeps its tail); Docker's BuildKit clips a
+    # step's output itself ("[output clipped, log limit …]") before the grader reads it
+    end = "output clipped" if each_engine.name == "docker" else "END"
+    assert build.returncode == 0 and end in build.log, build.log[-500:]
     assert len(build.log) <= container_run.LOG_KEPT
     assert grown_mb < 100
 

@@ -55,9 +55,9 @@ def uses_docker(block: Block) -> bool:
     )
 
 
-def run_block(block: Block, cwd: Path, env: dict[str, str], prelude: str) -> str:
+def run_block(block: Block, cwd: Path, env: dict[str, str]) -> str:
     result = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", prelude + block.code],
+        ["bash", "-e", "-o", "pipefail", "-c", block.code],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -104,14 +104,11 @@ def test_readme_runs(readme: Path, tmp_path: Path, request: pytest.FixtureReques
     shutil.copytree(ROOT, repo, ignore=IGNORE)
     cwd = repo / readme.parent
     env = readme_env(tmp_path)
-    prelude = ""
     if any(
         (uses_docker(b) and b.marker is None) or (b.marker == "server" and uses_docker(b))
         for b in blocks
     ):
-        engine = request.getfixturevalue("container_engine")
-        if engine != "docker":
-            prelude = f'docker() {{ {engine} "$@"; }}\n'
+        request.getfixturevalue("docker_engine")  # the commands as typed, with Docker
     servers: list[subprocess.Popen[bytes]] = []
     try:
         for block in blocks:
@@ -124,7 +121,7 @@ def test_readme_runs(readme: Path, tmp_path: Path, request: pytest.FixtureReques
                 assert port_is_free(port), f"port {port} is busy: stop what listens there first"
                 log = (tmp_path / f"server-{block.line}.log").open("wb")
                 proc = subprocess.Popen(
-                    ["bash", "-e", "-c", prelude + block.code.strip()],
+                    ["bash", "-e", "-c", block.code.strip()],
                     cwd=cwd,
                     env=env,
                     stdout=log,
@@ -140,7 +137,7 @@ def test_readme_runs(readme: Path, tmp_path: Path, request: pytest.FixtureReques
                     raise AssertionError(f"{block.where}: {e}\n{tail[-3000:]}") from None
                 stats["run"] += 1
                 continue
-            output = run_block(block, cwd, env, prelude)
+            output = run_block(block, cwd, env)
             stats["run"] += 1
             if block.expected is not None:
                 missing = missing_lines(block.expected, output)
