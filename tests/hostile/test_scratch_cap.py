@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox.uids import unreachable
 from grader.sandbox import WRITE_BYTES, WRITE_ENTRIES, Limits, Sandbox, bwrap_available, disk_usage
+from grader.sandbox.uids import unreachable
 
 # Written in one watchdog interval at most, measured here: 90-124 MiB at ~4 GB/s into the
 # page cache; a bound of one RLIMIT_FSIZE file (256 MiB) keeps room for a slower machine.
