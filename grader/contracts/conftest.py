@@ -19,7 +19,7 @@ import pytest
 from grader.checks import CheckFailed, info
 from grader.grading.session import Grading
 from grader.options import Options, add_arguments, from_values
-from grader.results.report import FAILED, PASSED, SKIPPED, CheckResult, Report
+from grader.results.report import FAILED, NOT_GRADED, PASSED, SKIPPED, CheckResult, Report
 from grader.specs import DatasetMissing
 from grader.submission.files import FileProblem
 
@@ -107,6 +107,29 @@ def grading(pytestconfig: pytest.Config) -> Iterator[Grading]:
     yield g
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a check's fixtures: skip it if the run lacks what it needs (the same for every
+    submission of the run), and tell the `grading` which check runs (grading/causes.py)."""
+    meta = info(item)
+    grading = item.config.stash[GRADING]
+    if meta is None:
+        return
+    grading.causes.current = meta.id
+    why = grading.unavailable(meta.needs)
+    if why:
+        note = getattr(getattr(item, "module", None), "skip_note", None)
+        pytest.skip(why + (note(grading, meta.id) if callable(note) else ""))
+
+
+@pytest.fixture(autouse=True)
+def _gradable_upload(grading: Grading) -> None:
+    """An upload with nothing of the assignment in it: every check fails in one line (the
+    verdict at the top of the report says why), and no code of it runs."""
+    if grading.empty_upload:
+        raise CheckFailed(f"{NOT_GRADED}the upload is empty (see the top of the report)")
+
+
 def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     value = excinfo.value
     if isinstance(value, (CheckFailed, FileProblem)):
@@ -161,6 +184,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         isolation=grading.isolation,
         checks=config.stash[RESULTS],
         seconds=time.monotonic() - config.stash[STARTED],
+        verdict=grading.verdict,
+        machine=grading.machine,
     )
     run = _run_plugin(config)
     if run is not None:

@@ -3,9 +3,7 @@ that gives the same probabilities as model.bin on the same records."""
 
 from __future__ import annotations
 
-import contextlib
-
-from grader.checks import CheckFailed, check, expect
+from grader.checks import check, expect
 from grader.contracts.common import (
     TOLERANCE,
     auc,
@@ -13,6 +11,7 @@ from grader.contracts.common import (
     probabilities,
     probe_part,
     seeded_slice,
+    usable,
 )
 from grader.grading.session import Grading
 
@@ -62,7 +61,7 @@ def test_pipeline_agrees(grading: Grading) -> None:
 @check("2.3", "pipeline reaches the AUC floor", points=1)
 def test_pipeline_auc(grading: Grading) -> None:
     pipeline = probabilities(grading, "pipeline", "pipeline.bin")
-    with contextlib.suppress(CheckFailed):  # the same model as model.bin: graded in 1.4
+    if usable(grading, "model"):  # the same model as model.bin: graded in 1.4
         model = probabilities(grading, "model", "model.bin")
         if max(abs(a - b) for a, b in zip(model, pipeline, strict=True)) <= TOLERANCE:
             return
