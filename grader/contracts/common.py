@@ -109,12 +109,12 @@ def server(grading: Grading) -> HttpRun:
             if run.exit_code is not None
             else f"did not listen on port {grading.spec.port} within {run.start_seconds:.0f} s"
         )
+        shown = f"\n--- last server output ---\n{log}" if log else ""
         caused(
             grading,
             "server",
             f"`uvicorn predict:app --port {grading.spec.port}` {why}: predict.py must define "
-            f"`app` and load its model at import without errors.\n--- last server output ---\n"
-            f"{log}",
+            f"`app` and load its model at import without errors.{shown}",
         )
     return run
 
@@ -138,6 +138,8 @@ def log_tail(run: HttpRun | None, lines: int = 15) -> str:
     starts = [i for i, line in enumerate(logged) if line.startswith("ERROR:")]
     starts = starts or [i for i, line in enumerate(logged) if line.startswith("Traceback")]
     shown = logged[starts[-1] :] if starts else logged[-lines:]
+    if not shown:
+        return ""
     if len(shown) > 2 * lines:  # the first line says what failed, the last ones why
         shown = [shown[0], "...", *shown[-2 * lines :]]
     text = "\n".join(shown)

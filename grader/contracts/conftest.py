@@ -24,6 +24,7 @@ from grader.specs import DatasetMissing
 from grader.submission.files import FileProblem
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
+EMPTY = "the upload is empty (no train.py, predict.py or any other file of the assignment)"
 STARTED = pytest.StashKey[float]()
 GRADING = pytest.StashKey[Grading]()
 
@@ -127,7 +128,7 @@ def _gradable_upload(grading: Grading) -> None:
     """An upload with nothing of the assignment in it: every check fails in one line (the
     verdict at the top of the report says why), and no code of it runs."""
     if grading.empty_upload:
-        raise CheckFailed(f"{NOT_GRADED}the upload is empty (see the top of the report)")
+        raise CheckFailed(f"{NOT_GRADED}{EMPTY}")
 
 
 def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:

@@ -165,7 +165,8 @@ def test_sklearn_version(grading: Grading) -> None:
         "uv.lock does not lock scikit-learn: `uv add scikit-learn==<version>` with "
         "the version that trained your model",
     )
-    pins = "your uv.lock pins" if has_lock else "your pyproject.toml pins (there is no uv.lock)"
+    pins = "your uv.lock pins" if has_lock else "your pyproject.toml pins"
+    no_lock = "" if has_lock else " (there is no uv.lock)"
     origin, paths = _pickles(grading)
     expect(paths, "no model.bin or pipeline.bin to compare with: run train.py")
     if origin == "trained" and grading.locked_env.python is None:
@@ -179,7 +180,7 @@ def test_sklearn_version(grading: Grading) -> None:
             expect(
                 version == locked,
                 f"{path.name} was written by scikit-learn {version}, {pins} "
-                f"{locked}. A pickle is only safe to load with the version that wrote it "
+                f"{locked}{no_lock}. A pickle is only safe to load with the version that wrote it "
                 f"(scikit-learn warns InconsistentVersionWarning, or fails): retrain with "
                 f"`uv run python train.py` so that {locked} writes it, or pin the "
                 f"version that trained it: `uv add scikit-learn=={version}`",

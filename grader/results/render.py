@@ -149,15 +149,15 @@ def feedback(report: Report, name: str, redact: Redactor) -> str:
     if causes:
         lines += ["## What to fix", ""]
     for c in causes:
-        lines.append(f"### {c.id} {clean_name(c.title)} (0 / {c.points:g})")
-        if c.hidden:
-            lines += ["", "A hidden check: its details are shown once grades are published."]
+        item = _cause(c, redact)
+        if len(item) > 1 and lines[-1] != "":  # a section after list items
             lines.append("")
-            continue
-        lines += ["", *_fenced(redact(c.output).strip() or "(no output)"), ""]
+        lines += item
+    if causes and lines[-1] != "":
+        lines.append("")
     graded = len([c for c in report.checks if c.status != SKIPPED])
     if following:
-        lines += ["## Not checked because of a failure above (0 points each)", ""]
+        lines += ["## Not checked (0 points each)", ""]
         lines += _grouped(following, graded, redact)
     if not report.failed and not report.error:
         lines += ["Every graded check passed.", ""]
@@ -165,6 +165,26 @@ def feedback(report: Report, name: str, redact: Redactor) -> str:
         lines += ["## Not graded here (not counted)", ""]
         lines += _grouped(skipped, len(skipped) + 1, redact)
     return "\n".join(lines)
+
+
+def _cause(c: CheckResult, redact: Redactor) -> list[str]:
+    """A failure that is a cause of its own: a line of a list when its message is one short
+    line, else a section with the message in a code block."""
+    title = f"{c.id} {clean_name(c.title)} (0 / {c.points:g})"
+    text = redact(c.output).strip() or "(no output)"
+    if c.hidden:
+        return [f"- **{title}**: a hidden check: its details are shown once grades are published."]
+    if "\n" not in text and len(text) <= 240:
+        return [f"- **{title}**: {_inline(text)}"]
+    return [f"### {title}", "", *_fenced(text), ""]
+
+
+def _inline(text: str) -> str:
+    """Markdown inline code that no backtick run inside the text can close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _grouped(checks: list[CheckResult], every: int, redact: Redactor) -> list[str]:
