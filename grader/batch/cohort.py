@@ -197,6 +197,8 @@ def write_report(out: Path, reports: Mapping[str, Report], run: RunInfo | None =
     if run is not None:
         lines += [run.describe(), ""]
     isolation = sorted({r.isolation for r in reports.values() if r.isolation})
+    if len(isolation) > 1:  # an empty upload ran nothing: not an isolation of its own
+        isolation = [text for text in isolation if text != "none needed"]
     lines += [f"Isolation: {text}" for text in isolation] + ([""] if isolation else [])
     machine = sorted({r.machine for r in reports.values() if r.machine})
     lines += [f"Grading machine: {text}" for text in machine] + ([""] if machine else [])

@@ -216,3 +216,30 @@ def test_grade_takes_a_zip_or_says_why_not(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
         assert run.returncode == 2 and said in run.stderr, run.stderr
     assert not os.path.exists(tmp_path.parent / "x.py")
+
+
+def test_grade_grades_the_folder_inside_a_zip(tmp_path: Path) -> None:
+    """`grade upload.zip`: unpacked, the folder with train.py found in it, and said."""
+    import json
+
+    from grader_helpers import valid_gradescope
+    from support import data_env
+
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted((ROOT / "solutions").iterdir()):
+            if path.is_file() and path.suffix != ".bin":
+                z.write(path, f"credit-card-hw/{path.name}")
+        z.writestr("__MACOSX/credit-card-hw/._train.py", b"\0")
+    out = tmp_path / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "grader.cli", str(archive), "--spec", "credit", "--only", "6",
+         "--engine", "none", "--json", str(out)],
+        cwd=ROOT, env=data_env(), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads(out.read_text())
+    valid_gradescope(results)
+    assert results["extra_data"]["submission"] == "credit-card-hw"
+    assert results["score"] == results["extra_data"]["max_score"] == 8
+    assert str(tmp_path) not in out.read_text()
