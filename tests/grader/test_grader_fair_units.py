@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import pickle
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -335,3 +337,32 @@ def test_one_wrong_bound_gets_the_same_answers_under_20_seeds(
                 rejected.setdefault(name, []).append(sum(a.get("status") != 200 for a in answers))
     assert all(n > 0 for n in rejected["wrong-bound"]), rejected
     assert rejected["reference"] == [0] * len(SEEDS), rejected
+
+
+@pytest.mark.skipif(
+    shutil.which("podman") is None or os.geteuid() != 0,
+    reason="needs podman and root (the grader then builds as an unprivileged build user)",
+)
+def test_a_missing_build_user_is_no_missing_engine(tmp_path: Path) -> None:
+    """Podman is here but the build user is not: stage 6's skip says the grader could not
+    build images here (true), never "no container engine", and nothing a student receives
+    gives set-up advice; the summary, for whoever runs the grader, says how to fix it."""
+    from grader_helpers import valid_gradescope
+    from support import data_env
+
+    out = tmp_path / "results.json"
+    env = {**data_env(), "GRADER_BUILD_USER": "no-such-build-user"}
+    run = subprocess.run(
+        [sys.executable, "-m", "grader.cli", str(ROOT / "solutions"), "--spec", "credit",
+         "--only", "6", "--engine", "podman", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads(out.read_text())
+    valid_gradescope(results)
+    skipped = {t["number"]: t["output"] for t in results["tests"] if "skipped" in t["tags"]}
+    assert set(skipped) == {"6.9", "6.10", "6.50"}, skipped
+    for text in skipped.values():
+        assert "could not build images here" in text and "no container engine" not in text
+    assert "useradd" not in out.read_text()
+    assert "useradd -m no-such-build-user" in run.stdout  # the summary: for the grader's admin
