@@ -327,8 +327,10 @@ def test_gradescope_setup_honours_autograder_root(tmp_path: Path) -> None:
     root = tmp_path / "autograder"
     (root / "source").mkdir(parents=True)
     fake_uv(tmp_path / "bin")
-    for tool in ("apt-get", "curl", "sha256sum"):
-        (tmp_path / "bin" / tool).write_text("#!/bin/sh\nexit 0\n")
+    # sha256sum reads its pipe, as the real one does: the echo before it gets no SIGPIPE
+    stubs = {"apt-get": "exit 0", "curl": "exit 0", "sha256sum": "cat >/dev/null"}
+    for tool, script in stubs.items():
+        (tmp_path / "bin" / tool).write_text(f"#!/bin/sh\n{script}\n")
         (tmp_path / "bin" / tool).chmod(0o755)
     log = tmp_path / "uv.log"
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "FAKE_UV_LOG": str(log),
