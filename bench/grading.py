@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from bench.harness import ROOT, workspace
 
@@ -87,7 +88,7 @@ def main() -> None:
                 cmd = [*grade, str(folder), *options, "--json", str(result)]
                 one[name].append(timed(cmd, env))
                 results = json.loads(result.read_text())
-                score = f"{results['score']:g}/{results['max_score']:g}"
+                score = f"{results['score']:g}/{maximum(results):g}"
                 print(f"  {name}: one submission {one[name][-1]:.1f} s, score {score}",
                       file=sys.stderr)  # fmt: skip
 
@@ -113,10 +114,16 @@ def main() -> None:
         print(f"| the same with {args.compare}'s grader, median of {args.repeat} | {theirs:.1f} |")
         print(f"| ratio (this tree / {args.compare}) | {mine / theirs:.2f}× |")
     if args.students:
-        full = sum(r["score"] == r["max_score"] for r in scores)
+        full = sum(r["score"] == maximum(r) for r in scores)
         print(f"| {args.students} submissions, `--jobs {args.jobs}` | {batch:.0f} |")
         print(f"| per submission in the batch | {batch / args.students:.1f} |")
         print(f"\n{full} of {len(scores)} graded submissions in the batch got full marks")
+
+
+def maximum(results: dict[str, Any]) -> float:
+    """The submission's maximum: in extra_data (Gradescope's format), or at the top level in
+    the results.json of an older grader (--compare)."""
+    return float(results.get("extra_data", {}).get("max_score", results.get("max_score", 0)))
 
 
 if __name__ == "__main__":

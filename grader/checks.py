@@ -10,6 +10,10 @@ message that tells the student what to fix.
 
 The id's first number is the stage (1-7); checks of stages above `--stage` are not run.
 `hidden=True` marks a check built from the seed: Gradescope shows it after publication.
+`needs="engine"` (a container engine) or `needs="url"` (a live deployment): what the run must
+have to grade the check; without it the check is skipped, for every student of the run alike,
+before it starts (a skip never depends on the submission, so every student of a run has the
+same maximum).
 """
 
 from __future__ import annotations
@@ -22,15 +26,20 @@ import pytest
 from grader.results.report import parse_check_id
 
 MARKER = "check"
+NEEDS = ("engine", "url")  # what a run may lack (then the checks that need it are skipped)
 
 
 class CheckFailed(AssertionError):
     """A failed check; its message is what the student reads."""
 
 
-def check(id: str, title: str, points: float, hidden: bool = False) -> pytest.MarkDecorator:
-    """Mark a test function as a graded check."""
-    return pytest.mark.check(id=id, title=title, points=points, hidden=hidden)
+def check(
+    id: str, title: str, points: float, hidden: bool = False, needs: str | None = None
+) -> pytest.MarkDecorator:
+    """Mark a test function as a graded check (`needs`: one of NEEDS, or None)."""
+    if needs is not None and needs not in NEEDS:
+        raise ValueError(f"check {id}: needs must be one of {NEEDS}, not {needs!r}")
+    return pytest.mark.check(id=id, title=title, points=points, hidden=hidden, needs=needs)
 
 
 def expect(condition: object, message: str) -> None:
@@ -44,7 +53,9 @@ def fail(message: str) -> NoReturn:
 
 
 def skip(message: str) -> NoReturn:
-    """Not gradable here (e.g. no container engine): reported as skipped, never as passed."""
+    """Not gradable in this run: reported as skipped, never as passed. Only for what the run
+    lacks, whatever the submission (prefer `needs=`): a skip that depends on the submission
+    would give students of one run different maximums."""
     pytest.skip(message)
 
 
@@ -54,6 +65,7 @@ class CheckInfo:
     title: str
     points: float
     hidden: bool
+    needs: str | None = None
 
     @property
     def stage(self) -> int:
@@ -79,4 +91,5 @@ def info(item: pytest.Item) -> CheckInfo | None:
         title=str(kwargs["title"]),
         points=float(kwargs["points"]),
         hidden=bool(kwargs.get("hidden", False)),
+        needs=kwargs.get("needs"),
     )

@@ -73,6 +73,8 @@ class Spec:
     probe_non_finite: bool = False
     # columns of the CSV that leak the target (the model must not use them)
     leaky: tuple[str, ...] = ()
+    # what the spec grades, in words ("the credit-card homework")
+    title: str = ""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -223,6 +225,7 @@ CHURN = Spec(
     dataset_sha256="88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a",
     integer_categorical=("seniorcitizen",),
     integer_numerical=("tenure",),
+    title="the churn service of the lessons",
 )
 
 
@@ -282,6 +285,7 @@ CREDIT = Spec(
     ranges=CREDIT_RANGES,
     probe_non_finite=True,
     leaky=("share", "expenditure"),
+    title="the credit-card homework",
 )
 
 SPECS: dict[str, Spec] = {spec.name: spec for spec in (CHURN, CREDIT)}

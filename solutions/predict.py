@@ -11,7 +11,9 @@ import pickle
 import sys
 from typing import Literal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.pipeline import Pipeline
 
@@ -57,6 +59,15 @@ def load_model(path: str) -> Pipeline:
 pipeline = load_model(MODEL_FILE)
 
 app = FastAPI(title="credit-card approval")
+
+
+@app.exception_handler(RequestValidationError)
+def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # The same 422 as FastAPI's own, without echoing the input back: a bare NaN or
+    # Infinity in the JSON cannot be written back as JSON, and the 422 would become a 500
+    # (lesson 08-hardening, section 3).
+    errors = [{"type": e["type"], "loc": e["loc"], "msg": e["msg"]} for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": errors})
 
 
 @app.get("/ping")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from support import ROOT, copy_step, data_env, where_no_sandbox
+
+GRADESCOPE_SCHEMA = ROOT / "grader" / "schemas" / "gradescope-results.schema.json"
 
 DOCKERFILE = """\
 FROM python:3.13-slim-bookworm
@@ -59,18 +62,46 @@ def grade(path: Path, *args: str, timeout: float = 600) -> tuple[int, dict[str, 
         capture_output=True, text=True, env=data_env(), timeout=timeout, check=False, cwd=ROOT,
     )  # fmt: skip
     assert out.is_file(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc.returncode, json.loads(out.read_text()), proc.stdout
+    results = json.loads(out.read_text())
+    valid_gradescope(results)
+    return proc.returncode, results, proc.stdout
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(GRADESCOPE_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def valid_gradescope(results: dict[str, Any]) -> None:
+    """Fail unless `results` is Gradescope's documented results.json format (the schema the
+    grader ships: grader/schemas/gradescope-results.schema.json)."""
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _validator().iter_errors(results)]
+    assert not errors, f"results.json is not Gradescope's format: {errors[:5]}"
+
+
+def status(test: dict[str, Any]) -> str:
+    """A test's status: "passed", "failed", or "skipped" (an informational test, no status)."""
+    return str(test.get("status", "skipped"))
+
+
+def max_score(results: dict[str, Any]) -> float:
+    """The submission's maximum (results.json keeps it in extra_data: Gradescope has no
+    top-level max_score)."""
+    return float(results["extra_data"]["max_score"])
 
 
 def failed(results: dict[str, Any]) -> dict[str, str]:
     """{check id: output} of the failed checks."""
-    return {
-        t["extra_data"]["check"]: t["output"] for t in results["tests"] if t["status"] == "failed"
-    }
+    tests = results["tests"]
+    return {t["extra_data"]["check"]: t["output"] for t in tests if status(t) == "failed"}
 
 
 def lost(results: dict[str, Any]) -> float:
-    return float(results["max_score"] - results["score"])
+    return max_score(results) - float(results["score"])
 
 
 def service_folder(dest: Path) -> Path:

@@ -3,7 +3,7 @@ of the fixture laid over it, so that a variant never edits the lines of the fold
 
 tests/grader/fixtures/NAME/variant.toml says what the variant is:
   description = "..."        one line, for reports
-  base = "solutions"         the folder it starts from (default solutions/)
+  base = "solutions"         the folder it starts from (default solutions/; "" an empty one)
   delete = ["uv.lock"]       files the student did not submit
   cohort = false             not one of the cohort's realistic submissions
   pretrain = "base"          the student's own model.bin/pipeline.bin, written by the base's
@@ -45,8 +45,12 @@ def build(name: str, dest: Path) -> Path:
     """The submission of variant `name`, in dest/name."""
     info = meta(name)
     folder = dest / name
-    base = ROOT / str(info.get("base", "solutions"))
-    shutil.copytree(base, folder, ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.bin"))
+    base = str(info.get("base", "solutions"))
+    if base:
+        ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.bin")
+        shutil.copytree(ROOT / base, folder, ignore=ignore)
+    else:
+        folder.mkdir(parents=True)
     if info.get("pretrain") == "base":
         _train(folder, sys.executable)
     for path in (FIXTURES / name).iterdir():

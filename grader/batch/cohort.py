@@ -2,8 +2,10 @@
 
 `write_report(out, reports, run)` writes OUT/report.md with three PNG charts in OUT/charts/:
 the pass rate of every check, the histogram of total scores (as % of the run's maximum) and
-the most common failure messages; a table of each stage's mean score, and the submissions an
-instructor should look at by hand (nested uploads, grader errors, unusually long gradings).
+the most common failures (root causes: a failure that follows from another is counted at the
+check that caused it); a table of each stage's mean score, and the submissions an instructor
+should look at by hand (empty uploads, another assignment's work, nested uploads, grader
+errors, checks this machine could not grade for one student, unusually long gradings).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from grader.batch.runner import redactor
 from grader.results.atomic import write_atomic
 from grader.results.render import clean_name, markdown_text
 from grader.results.report import (
-    FAILED,
     PASSED,
     SKIPPED,
     STAGE_NAMES,
     Report,
     RunInfo,
+    graded_points,
     max_points,
     parse_check_id,
 )
@@ -61,12 +63,12 @@ def pass_rates(reports: Mapping[str, Report]) -> list[tuple[str, float, int]]:
 
 
 def failures(reports: Mapping[str, Report]) -> list[tuple[str, str, int]]:
-    """(check, first line of its output, number of students) for the commonest failures."""
+    """(check, first line of its output, number of students) for the commonest failures that
+    are causes of their own ("not checked because 3.1 failed" is counted at 3.1)."""
     counts: Counter[tuple[str, str]] = Counter()
     for report in reports.values():
-        for c in report.checks:
-            if c.status == FAILED:
-                counts[(f"{c.id} {clean_name(c.title)}", first_line(report, c.output))] += 1
+        for c in report.causes:
+            counts[(f"{c.id} {clean_name(c.title)}", first_line(report, c.output))] += 1
     return [(name, message, n) for (name, message), n in counts.most_common(TOP_FAILURES)]
 
 
@@ -78,16 +80,23 @@ def look_at(reports: Mapping[str, Report]) -> list[tuple[str, str]]:
     """(student, why) for the submissions an instructor should open by hand."""
     seconds = [r.seconds for r in reports.values() if not r.error]
     median = statistics.median(seconds) if seconds else 0.0
+    graded = graded_points(reports.values())
     found = []
     for name, report in sorted(reports.items()):
-        if report.error:
+        if report.verdict:
+            found.append((name, clean_name(redactor(report)(report.verdict))))
+        if report.error and not report.verdict:
             why = first_line(report, report.error)
             found.append((name, f"the grader could not grade it: {why}"))
         for note in report.notes:
             found.append((name, clean_name(note)))
         passed = any(c.status == PASSED for c in report.checks)
-        if not report.error and report.checks and not passed:
+        if not report.error and not report.verdict and report.checks and not passed:
             found.append((name, "no check passed (an empty, misplaced or broken upload?)"))
+        missed = [c.id for c in report.checks if c.status == SKIPPED and c.id in graded]
+        if missed:
+            why = "not graded for this student, but for others (the machine changed?): regrade"
+            found.append((name, f"{', '.join(missed)} {why}"))
         if median and report.seconds > max(60.0, SLOW_FACTOR * median):
             found.append((name, f"graded in {report.seconds:.0f} s (median {median:.0f} s)"))
     return found
@@ -193,7 +202,11 @@ def write_report(
     if run is not None:
         lines += [run.describe(), ""]
     isolation = sorted({r.isolation for r in reports.values() if r.isolation})
+    if len(isolation) > 1:  # an empty upload ran nothing: not an isolation of its own
+        isolation = [text for text in isolation if text != "none needed"]
     lines += [f"Isolation: {text}" for text in isolation] + ([""] if isolation else [])
+    machine = sorted({r.machine for r in reports.values() if r.machine})
+    lines += [f"Grading machine: {text}" for text in machine] + ([""] if machine else [])
     path = out / "report.md"
     if not reports:
         write_atomic(path, "\n".join([*lines, "No graded submissions yet.", "", *extra]))

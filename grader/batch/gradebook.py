@@ -30,6 +30,8 @@ class Roster:
 
     @classmethod
     def read(cls, path: Path) -> Roster:
+        """The roster; a malformed or duplicate row raises ValueError naming every one (with
+        its line), never a row silently cut or dropped."""
         with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             fields = [name.strip() for name in reader.fieldnames or []]
@@ -38,12 +40,37 @@ class Roster:
                     f"{path}: the roster needs the columns folder and student_id "
                     f"(it has: {', '.join(fields) or 'none'})"
                 )
-            rows = {}
-            for row in reader:
-                row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-                rows[row["folder"]] = row
+            reader.fieldnames = fields
+            rows, problems = _rows(reader, len(fields))
+        if problems:
+            shown = "; ".join(problems[:10]) + ("; ..." if len(problems) > 10 else "")
+            raise ValueError(f"{path}: {len(problems)} roster row(s) to fix: {shown}")
         others = [c for c in fields if c not in ("folder", "student_id")]
         return cls(others, rows)
+
+
+def _rows(reader: csv.DictReader[str], columns: int) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """The roster's rows by folder, and what is wrong with the others (by line)."""
+    rows: dict[str, dict[str, str]] = {}
+    seen: dict[str, int] = {}  # "folder x" / "student_id y" -> its line
+    problems = []
+    for raw in reader:
+        line = reader.line_num
+        extra = [str(v).strip() for v in raw.pop(None, None) or []]
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        if not any(row.values()) and not any(extra):
+            continue  # a blank line
+        if extra:  # more cells than the header: a comma in an unquoted name?
+            problems.append(f"line {line} has more than {columns} cells (quote a comma)")
+        keys = [f"{name} {row.get(name, '')!r}" for name in ("folder", "student_id")]
+        missing = [name for name in ("folder", "student_id") if not row.get(name)]
+        again = [f"{key} again (line {seen[key]})" for key in keys if key in seen]
+        if missing or again:
+            problems.append(f"line {line}: " + ", ".join([*(f"no {m}" for m in missing), *again]))
+            continue
+        rows[row["folder"]] = row
+        seen.update(dict.fromkeys(keys, line))
+    return rows, problems
 
 
 def gradebook_rows(
@@ -67,6 +94,8 @@ def gradebook_rows(
             scores = {s: got for s, (got, _) in report.stage_scores().items()}
             total = report.score
             status = "grader error" if report.error else "graded"
+            if report.error and report.verdict:  # an upload that could not be unpacked
+                status = "upload refused"
             if roster and folder not in roster.rows:
                 status += " (not in the roster)"
         row = [known.get("student_id", ""), folder, *(known.get(c, "") for c in extra)]

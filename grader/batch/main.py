@@ -37,7 +37,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from grader import options, preflight
+from grader import intake, options, preflight
 from grader.batch import cohort
 from grader.batch.course import options as course_options
 from grader.batch.course.run import CourseRun
@@ -53,8 +53,8 @@ from grader.batch.runner import (
     merge,
     parse_shard,
     read_run,
+    refused,
     shard_of,
-    students,
 )
 from grader.exitcodes import INTERRUPTED, REFUSED, USAGE
 from grader.results.atomic import write_atomic
@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grade batch",
         description="Grade every student folder of SUBMISSIONS_DIR in parallel.",
     )
-    parser.add_argument("submissions", nargs="?", type=Path, help="one folder per student")
+    parser.add_argument(
+        "submissions", nargs="?", type=Path, help="one folder or one .zip per student"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="students at once")
     options.add_arguments(parser, "batch", defaults={"spec_name": "credit"})
@@ -152,14 +154,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         finish(out, console, read_run(out), roster, course)
         return 0
 
-    problem = _refusal(args, grading)
+    problem, warning = _refusal(args, grading)
     if problem:
         console.print(problem, style="red", markup=False)
         return REFUSED if problem.startswith("grade batch: refused") else USAGE
-    everyone = course.everyone() if args.repos else students(args.submissions.resolve())
-    jobs = [Job(p.name, p, out / "students" / p.name) for p in shard_of(everyone, args.shard)]
+    if warning:
+        console.print(warning, style="bold red", markup=False)
+    if args.repos:  # the checkouts, cloned in course.intake
+        everyone = [intake.Student(p.name, p) for p in course.everyone()]
+    else:
+        try:
+            found = intake.cohort(args.submissions.resolve())
+        except intake.IntakeProblem as e:
+            console.print(f"grade batch: {e}", style="red", markup=False)
+            return USAGE
+        if found.ignored:
+            shown = ", ".join(clean_name(n) for n in found.ignored[:5])
+            console.print(f"not uploads, not graded: {shown}", markup=False)
+        everyone = found.students
+    mine = shard_of(everyone, args.shard)
+    jobs = [Job(s.name, s.path, out / "students" / s.name, s.archive) for s in mine]
     done = [j for j in jobs if args.resume and (j.out / REPORT).is_file()]
     todo = [j for j in jobs if j not in done]
+    todo = [j for j in todo if prepared(j, out, grading.spec_name, console)]
     shard_note = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
     console.print(
         f"{len(everyone)} submissions{shard_note}: {len(jobs)} to grade here, "
@@ -194,19 +211,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _refusal(args: argparse.Namespace, grading: options.Options) -> str:
-    """Why this batch may not start (usage errors; a cohort unprotected), "" if it may."""
+def _refusal(args: argparse.Namespace, grading: options.Options) -> tuple[str, str]:
+    """(why this batch may not start: usage errors, a cohort unprotected; "" if it may,
+    a warning to show first)."""
     problems = grading.problems()
     if args.repos is None and (args.submissions is None or not args.submissions.is_dir()):
-        problems.append("grade batch needs SUBMISSIONS_DIR (one folder per student) or --repos")
+        problems.append(
+            "grade batch needs SUBMISSIONS_DIR (one folder or .zip per student) or --repos"
+        )
     if args.jobs < 1:
         problems.append("--jobs must be at least 1")
     if problems:
-        return "\n".join(problems)
+        return "\n".join(problems), ""
     verdict = preflight.check(grading, cohort=True, seed_in_argv=bool(args.seed_from_argv))
     if verdict.refusal:
-        return f"grade batch: refused: {verdict.refusal}"
-    return ""
+        return f"grade batch: refused: {verdict.refusal}", ""
+    return "", verdict.warning or ""
+
+
+def prepared(job: Job, out: Path, spec: str, console: Console) -> bool:
+    """Unpack a student's zip for grading (OUT/uploads/NAME); a zip that cannot be unpacked
+    safely is recorded as refused, with the reason, and not graded."""
+    if not job.archive:
+        return True
+    try:
+        job.path, job.notes = intake.prepare(intake.Student(job.name, job.path, True),
+                                             out / "uploads")  # fmt: skip
+    except intake.Refused as e:
+        refused(job, spec, f"your upload {job.path.name} was not unpacked: {e}")
+        console.print(f"{clean_name(job.name)}: upload refused ({e})", markup=False)
+        return False
+    return True
 
 
 def grade_all(

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,31 +54,34 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def students(submissions: Path) -> list[Path]:
-    """The student folders, sorted by name (hidden folders and plain files are not students)."""
-    return sorted(
-        (p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
-        key=lambda p: p.name,
-    )
-
-
-def shard_of(names: Sequence[Path], shard: tuple[int, int] | None) -> list[Path]:
-    """Round-robin over the sorted names: every shard gets a similar mix of students."""
+def shard_of[T](names: Sequence[T], shard: tuple[int, int] | None) -> list[T]:
+    """Round-robin over the sorted students: every shard gets a similar mix of them."""
     if shard is None:
         return list(names)
     i, n = shard
     return [p for k, p in enumerate(names) if k % n == i - 1]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Job:
     name: str
-    path: Path
+    path: Path  # the folder graded (a zip until it is unpacked: grader/intake.py)
     out: Path  # OUT/students/<name>
+    archive: bool = False
+    notes: list[str] = field(default_factory=list)  # about the upload (what the zip left out)
 
 
 class NotRecorded(Exception):
     """This student's grading was stopped from outside: nothing is recorded for them."""
+
+
+def refused(job: Job, spec: str, why: str) -> Report:
+    """Record a student whose upload the grader would not unpack: no check ran, the reason."""
+    job.out.mkdir(parents=True, exist_ok=True)
+    report = Report.failure(str(job.path), spec, why)
+    report.verdict = why
+    save(job, report)
+    return report
 
 
 def save(job: Job, report: Report) -> None:
@@ -161,6 +164,7 @@ class Runner:
             raise NotRecorded
         if self.course is not None:  # --live refusals, the audit stamp
             report = self.course.graded(job, report)
+        report.notes = [*job.notes, *report.notes]
         save(job, report)
         return report, seconds
 

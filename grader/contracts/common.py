@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from typing import Any, NoReturn
 
 from grader.checks import expect, fail
 from grader.grading.requests import HELDOUT, HttpRun
@@ -32,27 +33,36 @@ def auc(targets: list[int], scores: list[float]) -> float:
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
+def caused(grading: Grading, cause: str, message: str) -> NoReturn:
+    """Fail because of `cause`: with `message` at the first check of the run that meets it,
+    with "not checked because N.M failed" at every later one (grading/causes.py)."""
+    fail(grading.causes.message(cause, message))
+
+
 def trained(grading: Grading) -> None:
     """Fail unless there are models to grade: the ones train.py wrote, or, when it failed
     (charged in 1.1), the ones submitted with it."""
     run = grading.train
-    expect(run.ok or grading.submitted_models,
-           f"train.py did not complete (see check 1.1) and no model.bin or pipeline.bin was "
-           f"submitted, so this cannot be checked.\n{run.describe()}")  # fmt: skip
+    if not (run.ok or grading.submitted_models):
+        caused(grading, "train",
+               f"train.py did not complete and no model.bin or pipeline.bin was submitted, so "
+               f"this cannot be checked.\n{run.describe()}")  # fmt: skip
 
 
 def probe_part(grading: Grading, part: str, file: str) -> dict[str, Any]:
-    """The model probe's result for model.bin or pipeline.bin; fail with the reason if none."""
+    """The model probe's result for model.bin or pipeline.bin; fail with the reason if none
+    (said in full once: at the first check that needs the file)."""
     trained(grading)
     probe = grading.model_probe
     if "error" in probe:
-        fail(f"loading {file} crashed the grader's probe:\n{probe['error']}")
+        caused(grading, "probe", f"loading {file} crashed the grader's probe:\n{probe['error']}")
     result: dict[str, Any] = probe.get(part, {})
-    expect(result.get("exists"), f"train.py ran but wrote no {file}: save it with pickle.dump")
+    if not result.get("exists"):
+        caused(grading, part, f"train.py ran but wrote no {file}: save it with pickle.dump")
     if "error" in result and "type" not in result:  # the probe sets the type once loaded
-        fail(f"{file} could not be loaded: {result['error']}")
+        caused(grading, part, f"{file} could not be loaded: {result['error']}")
     if "error" in result:
-        fail(f"{file} loaded but could not score records: {result['error']}")
+        caused(grading, part, f"{file} loaded but could not score records: {result['error']}")
     return result
 
 
@@ -86,6 +96,21 @@ def stage1_note(grading: Grading) -> str | None:
     return None
 
 
+def usable(grading: Grading, part: str) -> bool:
+    """Does the probe have probabilities of `part` ("model" or "pipeline")? (Asks without
+    failing, so without charging anything.)"""
+    if not (grading.train.ok or grading.submitted_models):
+        return False
+    result = grading.model_probe.get(part)
+    return (
+        isinstance(result, dict)
+        and bool(result.get("exists"))
+        and "error" not in result
+        and isinstance(result.get("probabilities"), list)
+        and len(result["probabilities"]) == len(grading.records.all_records)
+    )
+
+
 def probabilities(grading: Grading, part: str, file: str) -> list[float]:
     result = probe_part(grading, part, file)
     values = result.get("probabilities")
@@ -105,7 +130,8 @@ def seeded_slice(grading: Grading, values: list[float]) -> list[float]:
 
 
 def server(grading: Grading) -> HttpRun:
-    """The HTTP probe's run; fail with the server's last output lines if it never listened."""
+    """The HTTP probe's run; fail with the server's last output lines if it never listened
+    (in full once, at the first check that needs the server: 3.1)."""
     trained(grading)
     run = grading.http
     if not run.started:
@@ -115,10 +141,12 @@ def server(grading: Grading) -> HttpRun:
             if run.exit_code is not None
             else f"did not listen on port {grading.spec.port} within {run.start_seconds:.0f} s"
         )
-        fail(
+        shown = f"\n--- last server output ---\n{log}" if log else ""
+        caused(
+            grading,
+            "server",
             f"`uvicorn predict:app --port {grading.spec.port}` {why}: predict.py must define "
-            f"`app` and load its model at import without errors.\n--- last server output ---\n"
-            f"{log}"
+            f"`app` and load its model at import without errors.{shown}",
         )
     return run
 
@@ -142,10 +170,35 @@ def log_tail(run: HttpRun | None, lines: int = 15) -> str:
     starts = [i for i, line in enumerate(logged) if line.startswith("ERROR:")]
     starts = starts or [i for i, line in enumerate(logged) if line.startswith("Traceback")]
     shown = logged[starts[-1] :] if starts else logged[-lines:]
+    if not shown:
+        return ""
     if len(shown) > 2 * lines:  # the first line says what failed, the last ones why
         shown = [shown[0], "...", *shown[-2 * lines :]]
     text = "\n".join(shown)
     return f"\n--- last server output ---\n{text}"
+
+
+# What FastAPI says when a response holds a NumPy value it cannot write as JSON.
+NUMPY_VALUE = re.compile(
+    r"numpy\.(?:bool_?|float\d*|int\d*)\W.*(?:not iterable|vars\(\) argument|not JSON serializable"
+    r"|Unable to serialize)|(?:not iterable|not JSON serializable|Unable to serialize).*numpy",
+    re.S,
+)
+
+
+def hint(run: HttpRun | None) -> str:
+    """The fix of a server error the grader recognises in the server's log ("" if none)."""
+    if run is None:
+        return ""
+    tail = run.server_log[-4000:]
+    if NUMPY_VALUE.search(tail):
+        return (
+            " /predict returns a NumPy value (numpy.bool or numpy.float64: what "
+            "predict_proba and a comparison with it give), which FastAPI cannot write as JSON: "
+            "convert with float() and bool(), e.g. "
+            "{'card_probability': float(p), 'card': bool(p >= 0.5)}."
+        )
+    return ""
 
 
 def read_prediction(
@@ -178,13 +231,18 @@ def check_prediction(
     """None if the answer is a valid prediction (matching `expected`), else what is wrong.
 
     `names=False`: a check that does not grade the field names reads the values under
-    whatever keys hold them. `run`: the server whose log tail is shown under a 5xx."""
+    whatever keys hold them. `run`: the server whose log tail is shown under a 5xx; an error
+    status of that server is said in full once (then "not checked because N.M failed")."""
     spec = grading.spec
     prob_name, label_name = spec.response_probability, spec.response_label
     status = answer.get("status")
     if status != 200:
-        log = log_tail(run) if isinstance(status, int) and status >= 500 else ""
-        return f"{what}: expected HTTP 200, got {answer_text(answer)}{log}"
+        error = isinstance(status, int) and status >= 500
+        log = f"{hint(run)}{log_tail(run)}" if error else ""
+        message = f"{what}: expected HTTP 200, got {answer_text(answer)}{log}"
+        if run is None:
+            return message
+        return grading.causes.message(f"status:{id(run)}", message)
     if answer.get("truncated"):
         return (
             f"{what}: the response is {http_probe.size_text(answer['bytes'])}; "

@@ -20,11 +20,12 @@ from grader.checks import CheckFailed, info
 from grader.contracts.common import stage1_note
 from grader.grading.session import Grading
 from grader.options import Options, add_arguments, from_values
-from grader.results.report import FAILED, PASSED, SKIPPED, CheckResult, Report
+from grader.results.report import FAILED, NOT_GRADED, PASSED, SKIPPED, CheckResult, Report
 from grader.specs import DatasetMissing
 from grader.submission.files import FileProblem
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
+EMPTY = "the upload is empty (no train.py, predict.py or any other file of the assignment)"
 STARTED = pytest.StashKey[float]()
 GRADING = pytest.StashKey[Grading]()
 
@@ -108,6 +109,31 @@ def grading(pytestconfig: pytest.Config) -> Iterator[Grading]:
     yield g
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a check's fixtures: skip it if the run lacks what it needs (the same for every
+    submission of the run), and tell the `grading` which check runs (grading/causes.py)."""
+    meta = info(item)
+    grading = item.config.stash[GRADING]
+    if meta is None:
+        return
+    grading.causes.current = meta.id
+    why = grading.unavailable(meta.needs)
+    if why and meta.needs == "engine" and grading.options.require_engine:
+        raise CheckFailed(f"--docker was given but {why}")  # the run must build: a failure
+    if why:
+        note = getattr(getattr(item, "module", None), "skip_note", None)
+        pytest.skip(why + (note(grading, meta.id) if callable(note) else ""))
+
+
+@pytest.fixture(autouse=True)
+def _gradable_upload(grading: Grading) -> None:
+    """An upload with nothing of the assignment in it: every check fails in one line (the
+    verdict at the top of the report says why), and no code of it runs."""
+    if grading.empty_upload:
+        raise CheckFailed(f"{NOT_GRADED}{EMPTY}")
+
+
 def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     value = excinfo.value
     if isinstance(value, (CheckFailed, FileProblem)):
@@ -139,9 +165,6 @@ def pytest_runtest_makereport(
         output = str(report.longrepr[2]).removeprefix("Skipped: ")
     elif report.failed and call.excinfo is not None:
         output = _message(call.excinfo)
-    options = item.config.stash[GRADING].options
-    if status == SKIPPED and meta.stage == 6 and options.require_engine:
-        status, output = FAILED, "--docker was given but " + output
     result = CheckResult(
         meta.id, meta.title, meta.stage, meta.points, status, output.strip(), meta.hidden
     )
@@ -163,6 +186,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         checks=config.stash[RESULTS],
         seconds=time.monotonic() - config.stash[STARTED],
         notes=[note] if (note := stage1_note(grading)) else [],
+        verdict=grading.verdict,
+        machine=grading.machine,
     )
     run = _run_plugin(config)
     if run is not None:

@@ -15,8 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import check, expect, fail, skip
-from grader.contracts.common import pinned_version, read_prediction
+from grader.checks import check, expect, fail
+from grader.contracts.common import (
+    caused,
+    check_prediction,
+    pinned_version,
+    read_prediction,
+    server,
+)
+from grader.contracts.common import probabilities as probe_probabilities
 from grader.diagnose import fit_logistic
 from grader.grading.requests import BAD, HELDOUT
 from grader.grading.session import Grading
@@ -41,14 +48,18 @@ BY_KEY = {(q.section, q.key): q for q in QUESTIONS}
 
 # -- reading the answers ------------------------------------------------------------------------
 def answers_of(grading: Grading) -> dict[str, Any]:
+    """The answers file, parsed; its absence or a syntax error is said in full once (at the
+    first answer of the run), then "not checked because N.M failed"."""
     try:
         answers = grading.submitted_toml(ANSWERS_FILE)
     except FileProblem as e:
-        fail(f"{e}: strings need quotes, numbers do not")
+        caused(grading, "answers", f"{e}: strings need quotes, numbers do not")
     if answers is None:
-        fail(
+        caused(
+            grading,
+            "answers",
             f"{ANSWERS_FILE} not found: copy homework/{ANSWERS_FILE} next to train.py, "
-            "then fill it in"
+            "then fill it in",
         )
     return answers
 
@@ -126,15 +137,9 @@ def leaky_auc(grading: Grading) -> float:
 
 
 def probabilities(grading: Grading, which: str) -> list[float]:
-    """What model.bin or pipeline.bin gives [example, *held-out, *seeded] (stage 1-2 probe)."""
-    probe = grading.model_probe
-    part = probe.get(which) if isinstance(probe, dict) else None
-    file = f"{which}.bin"
-    if not isinstance(part, dict) or not part.get("exists"):
-        fail(f"no {file} to measure: train.py must write it (see the stage's first checks)")
-    if "probabilities" not in part:
-        fail(f"{file} could not score the clients: {part.get('error', 'unknown error')}")
-    return [float(p) for p in part["probabilities"]]
+    """What model.bin or pipeline.bin gives [example, *held-out, *seeded] (stage 1-2 probe;
+    a missing or broken file is charged where the stage first needs it)."""
+    return probe_probabilities(grading, which, f"{which}.bin")
 
 
 def heldout_index(grading: Grading, client: Record) -> int:
@@ -183,12 +188,13 @@ def test_probability_b(grading: Grading) -> None:
 def service_answer_c(grading: Grading) -> dict[str, Any]:
     """The service's JSON answer for client C (it is among the held-out rows the probe sends)."""
     i = heldout_index(grading, CLIENT_C)
-    response = grading.http.get(f"{HELDOUT}{i}")
-    if not grading.http.started:
-        fail("the service did not start, so its answer for client C is unknown (see 3.x)")
+    run = server(grading)
+    response = run.get(f"{HELDOUT}{i}")
+    if response.get("status") != 200:
+        fail(str(check_prediction(grading, response, None, "client C", run, names=False)))
     body = response.get("json")
-    if response.get("status") != 200 or not isinstance(body, dict):
-        fail(f"the service did not answer client C with 200 and JSON: {response}")
+    if not isinstance(body, dict):
+        fail(f"the service did not answer client C with JSON: {response}")
     return body
 
 
@@ -225,7 +231,7 @@ def test_status_bad_owner(grading: Grading) -> None:
         if bad.kind == "unknown_category" and bad.field == "owner"
     ]
     expect(unknown_owner, "the grader sends no request with an unknown owner (spec changed?)")
-    response = grading.http.get(f"{BAD}{unknown_owner[0]}")
+    response = server(grading).get(f"{BAD}{unknown_owner[0]}")
     status = response.get("status")
     if status is None:
         fail(f"your service gave no answer to a client with an unknown owner: {response}")
@@ -237,14 +243,19 @@ def test_status_bad_owner(grading: Grading) -> None:
 def test_sklearn_version(grading: Grading) -> None:
     given = str(answer(grading, "uv", "sklearn_version")).strip()
     locked = pinned_version(grading, "scikit-learn")
+    has_lock = grading.submitted_file("uv.lock") is not None
+    if locked is None and not has_lock:
+        caused(grading, "lock", "there is no uv.lock to read scikit-learn's version from")
     expect(locked is not None, "your uv.lock locks no scikit-learn (see stage 5's checks)")
-    expect(given == locked, f"you answered {given!r}; your uv.lock locks scikit-learn {locked}")
+    where = "your uv.lock locks" if has_lock else "your pyproject.toml pins (no uv.lock)"
+    expect(given == locked, f"you answered {given!r}; {where} scikit-learn {locked}")
 
 
 @check("5.51", "answer 5.b: sha256 of the scikit-learn wheel", points=1)
 def test_sklearn_wheel_sha256(grading: Grading) -> None:
-    expect(grading.submitted_file("uv.lock"), "not checked because 5.1 failed: no uv.lock")
     given = str(answer(grading, "uv", "sklearn_wheel_sha256")).strip().lower()
+    if grading.submitted_file("uv.lock") is None:
+        caused(grading, "lock", "there is no uv.lock to read the wheel's hash from")
     given = given.removeprefix("sha256:")
     hashes = []
     for package in (grading.lock or {}).get("package", []):
@@ -260,15 +271,13 @@ def test_sklearn_wheel_sha256(grading: Grading) -> None:
     )
 
 
-@check("6.50", "answer 6.a: image size", points=1)
+@check("6.50", "answer 6.a: image size", points=1, needs="engine")
 def test_image_size(grading: Grading) -> None:
     given = number(grading, "docker", "image_size_mb")
     expect(given > 0, f"[docker] image_size_mb should be positive, not {given:g}")
-    if grading.engine is None:
-        skip("no container engine here: the image size is checked where the grader builds it")
     build = grading.image
     if build is None or build.returncode != 0:
-        fail("your image did not build, so its size is unknown (see the stage's build check)")
+        caused(grading, "image", "your image did not build, so its size is unknown")
     size = grading.image_size()
     if size is None:
         fail(f"`{grading.engine} image inspect` could not tell the size of your image")
@@ -283,6 +292,8 @@ def test_image_size(grading: Grading) -> None:
 @check("7.50", "answer 7.a: URL of the deployment", points=1)
 def test_url(grading: Grading) -> None:
     given = str(answer(grading, "flyio", "url")).strip().rstrip("/")
+    if grading.submitted_file("fly.toml") is None:
+        caused(grading, "fly", "there is no fly.toml, so there is no URL to compare")
     fly = grading.fly
     app = fly.get("app") if fly else None
     expect(isinstance(app, str) and app, "fly.toml names no app, so there is no URL to compare")

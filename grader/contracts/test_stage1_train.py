@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from grader import diagnose
-from grader.checks import check, expect
+from grader.checks import check, expect, fail
 from grader.contracts.common import (
     auc,
     heldout_slice,
@@ -22,7 +22,9 @@ from grader.grading.session import Grading
 
 @check("1.1", "train.py runs", points=2)
 def test_train_runs(grading: Grading) -> None:
-    expect((grading.submission / "train.py").is_file(), "there is no train.py in the folder")
+    if not (grading.submission / "train.py").is_file():
+        grading.causes.charge("train")  # the checks that need its models say so in one line
+        fail("there is no train.py in the folder")
     run = grading.train
     var = grading.spec.env_var
     kept = (
@@ -30,6 +32,8 @@ def test_train_runs(grading: Grading) -> None:
         if grading.submitted_models
         else ""
     )
+    if not run.ok:
+        grading.causes.charge("train")
     expect(
         run.ok,
         f"{run.describe()}. train.py must run without network access, reading the data from "
@@ -71,7 +75,7 @@ def training_problem(grading: Grading, result: dict[str, object], values: list[f
     return ""
 
 
-@check("1.4", "model reaches the AUC floor on held-out data", points=3)
+@check("1.4", "model reaches the AUC floor on held-out data", points=13)
 def test_model_auc(grading: Grading) -> None:
     part, file = stage1_model(grading)
     result = probe_part(grading, part, file)

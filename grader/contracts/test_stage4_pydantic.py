@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from grader.checks import check, expect
-from grader.contracts.common import answer_text, log_tail, mentions, server
+from grader.contracts.common import answer_text, hint, log_tail, mentions, server
 from grader.grading.requests import BAD, MALFORMED, OPENAPI, SEEDED_BAD
 from grader.grading.session import Grading
-from grader.records import BadRequest
+from grader.records import TOKENS, BadRequest
 
 FIXES = {
     "unknown_field": "forbid unknown fields: model_config = ConfigDict(extra='forbid')",
@@ -76,18 +76,31 @@ def test_no_500(grading: Grading) -> None:
     for rid, bad, why in cases:
         answer = run.get(rid)
         status = answer.get("status")
-        fix = "validate the request with a Pydantic model"
-        if bad is not None and bad.kind in ("nan", "infinity"):
-            fix = (
-                "Pydantic reads the string as a float, and scikit-learn cannot score NaN or "
-                "Infinity: set model_config = ConfigDict(allow_inf_nan=False) and bound each "
-                "number with Field(ge=..., le=...)"
-            )
         expect(
             isinstance(status, int) and status < 500,
             f"a request with {why} got {answer_text(answer)}: bad input is the client's "
-            f"error (4xx), never a crash (500); {fix}{log_tail(run)}",
+            f"error (4xx), never a crash (500); {_fix(bad)}{hint(run)}{log_tail(run)}",
         )
+
+
+def _fix(bad: BadRequest | None) -> str:
+    """How to answer 422 instead of 500 to this kind of bad input."""
+    kind = bad.kind if bad is not None else ""
+    if kind in ("nan", "infinity"):
+        return (
+            "Pydantic reads the string as a float, and scikit-learn cannot score NaN or "
+            "Infinity: set model_config = ConfigDict(allow_inf_nan=False) and bound each "
+            "number with Field(ge=..., le=...)"
+        )
+    if kind in TOKENS:
+        return (
+            "reject it with model_config = ConfigDict(allow_inf_nan=False) and bounds "
+            "(Field(ge=..., le=...)), and answer the 422 without echoing the input: FastAPI's "
+            "own 422 repeats it, and NaN or Infinity cannot be written as JSON, so the 422 "
+            "itself fails (500). Lesson 08-hardening, section 3 (`NaN` and `Infinity`), shows "
+            "the exception handler that does it"
+        )
+    return "validate the request with a Pydantic model"
 
 
 def _schema(openapi: dict[str, Any], node: Any) -> dict[str, Any]:

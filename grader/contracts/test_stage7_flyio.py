@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.checks import check, expect, skip
-from grader.contracts.common import answer_text, check_prediction, ignores_input, server
+from grader.checks import check, expect
+from grader.contracts.common import answer_text, caused, check_prediction, ignores_input, server
 from grader.grading.requests import BAD, EXAMPLE, FLY_HEALTH, HELDOUT, PING, HttpRun
 from grader.grading.session import Grading
 from grader.records import KINDS
@@ -15,10 +15,10 @@ from grader.submission.flytoml import check_path, internal_ports
 
 
 def _fly(grading: Grading) -> dict[str, Any]:
-    expect(
-        grading.submitted_file("fly.toml"),
-        "there is no fly.toml: run `fly launch --no-deploy` and submit fly.toml",
-    )
+    if not grading.submitted_file("fly.toml"):
+        caused(
+            grading, "fly", "there is no fly.toml: run `fly launch --no-deploy` and submit fly.toml"
+        )
     fly = grading.fly  # read as the grader reads every submitted file (grader/submission/files.py)
     assert fly is not None
     return fly
@@ -62,20 +62,20 @@ def test_health_path(grading: Grading) -> None:
 
 
 def _live(grading: Grading) -> HttpRun:
-    if not grading.options.url:
-        skip("no --url given: the live deployment was not probed")
     run = grading.live
-    expect(run.started, f"{grading.options.url} did not answer: {answer_text(run.get('ping'))}")
+    if not run.started:
+        caused(grading, "live", f"{grading.options.url} did not answer: "
+                                f"{answer_text(run.get('ping'))}")  # fmt: skip
     return run
 
 
-@check("7.4", "the live deployment answers GET /ping", points=1)
+@check("7.4", "the live deployment answers GET /ping", points=1, needs="url")
 def test_live_ping(grading: Grading) -> None:
     answer = _live(grading).get(PING)
     expect(answer.get("status") == 200, f"GET /ping on the deployment: {answer_text(answer)}")
 
 
-@check("7.5", "the live deployment answers POST /predict", points=2)
+@check("7.5", "the live deployment answers POST /predict", points=2, needs="url")
 def test_live_predict(grading: Grading) -> None:
     run = _live(grading)
     problem = check_prediction(grading, run.get(EXAMPLE), None, "the deployment", names=False)
@@ -92,7 +92,7 @@ def test_live_predict(grading: Grading) -> None:
     expect(constant is None, str(constant))
 
 
-@check("7.6", "the live deployment rejects bad input with 422", points=1)
+@check("7.6", "the live deployment rejects bad input with 422", points=1, needs="url")
 def test_live_422(grading: Grading) -> None:
     run = _live(grading)
     for i, bad in enumerate(grading.records.bad):

@@ -17,7 +17,7 @@ from grader.sandbox import RunResult
 from grader.specs import Dataset, Record, Spec
 
 N_PUBLIC = 20  # held-out records sent to the service in public checks
-N_SEEDED = 12  # seeded valid / invalid records in hidden checks
+N_SEEDED = 12  # seeded valid records in hidden checks, beyond the ranges' boundaries
 
 # Request ids: fixed ones, and prefixes numbered by the record's index.
 PING, EXAMPLE, OPENAPI, FLY_HEALTH = "ping", "example", "openapi", "fly-health"
@@ -86,7 +86,7 @@ def draw(spec: Spec, data: Dataset, seed: int) -> Records:
         public_sample=sample,
         seeded=valid_records(spec, test, seeded, N_SEEDED),
         bad=public_bad_requests(spec),
-        seeded_bad=seeded_bad_requests(spec, test, seeded, N_SEEDED),
+        seeded_bad=seeded_bad_requests(spec, test, seeded),
         categories=spec.categories(data),
     )
 
@@ -98,6 +98,11 @@ def http_requests(spec: Spec, records: Records, health_path: str | None) -> list
     def post(rid: str, body: Any) -> Request:
         return {"id": rid, "method": "POST", "path": predict, "body": body}
 
+    def post_bad(rid: str, bad: BadRequest) -> Request:
+        if bad.raw is None:
+            return post(rid, bad.body)
+        return {"id": rid, "method": "POST", "path": predict, "raw": bad.raw}
+
     reqs: list[Request] = [
         {"id": PING, "method": "GET", "path": spec.ping_path},
         post(EXAMPLE, records.example),
@@ -105,8 +110,8 @@ def http_requests(spec: Spec, records: Records, health_path: str | None) -> list
     ]
     reqs += [post(f"{HELDOUT}{i}", records.heldout[i]) for i in records.public_sample]
     reqs += [post(f"{SEEDED}{i}", record) for i, record in enumerate(records.seeded)]
-    reqs += [post(f"{BAD}{i}", bad.body) for i, bad in enumerate(records.bad)]
-    reqs += [post(f"{SEEDED_BAD}{i}", bad.body) for i, bad in enumerate(records.seeded_bad)]
+    reqs += [post_bad(f"{BAD}{i}", bad) for i, bad in enumerate(records.bad)]
+    reqs += [post_bad(f"{SEEDED_BAD}{i}", bad) for i, bad in enumerate(records.seeded_bad)]
     for rid, extra in MALFORMED.items():
         reqs.append({"id": rid, "method": "POST", "path": predict, **extra})  # type: ignore[typeddict-item]
     if health_path:

@@ -8,16 +8,20 @@ when a check first needs its result."""
 from __future__ import annotations
 
 import functools
+import shutil
 from typing import Any
 
 from grader import containers
 from grader.environment import LockedEnv, real_uv
+from grader.grading.causes import Causes
 from grader.grading.requests import HttpRun, Records, draw
 from grader.grading.timeline import Timeline
 from grader.options import Options
 from grader.sandbox import RunResult
-from grader.specs import Dataset, Spec
-from grader.submission import dockerfile, dockerpolicy, files, flytoml, lockfile
+from grader.specs import SPECS, Dataset, Spec
+from grader.submission import assignment, dockerfile, dockerpolicy, files, flytoml, lockfile
+
+BUILD_IT_YOURSELF = "Build it yourself: docker build -t app . && docker run -p 9696:9696 app"
 
 
 class Grading:
@@ -28,6 +32,7 @@ class Grading:
         self.spec: Spec = options.spec
         self.uv = real_uv()
         self._timeline: Timeline | None = None
+        self.causes = Causes()  # each root cause said once (grading/causes.py)
 
     @functools.cached_property
     def stages(self) -> frozenset[int]:
@@ -45,6 +50,30 @@ class Grading:
         if self.stages & {3, 4, 7}:
             parts.add("http")
         return frozenset(parts)
+
+    def unavailable(self, needs: str | None) -> str:
+        """Why this run cannot grade a check that needs `needs` ("" if it can): the same for
+        every submission of the run, in words a student can read (grader/checks.py)."""
+        if needs == "url" and not self.options.url:
+            return "no --url given: the live deployment was not probed"
+        if needs == "engine" and self.engine is None:
+            return f"{self.engine_absence}: the image was not built. {BUILD_IT_YOURSELF}"
+        return ""
+
+    # -- lookups: what the upload is ----------------------------------------------------------
+    @functools.cached_property
+    def _upload(self) -> assignment.Verdict:
+        return assignment.verdict(self.submission, self.spec, SPECS.values())
+
+    @property
+    def verdict(self) -> str:
+        """One line about the upload as a whole ("" for an upload of this assignment)."""
+        return self._upload.text
+
+    @property
+    def empty_upload(self) -> bool:
+        """The upload holds none of the assignment's files: no check is graded."""
+        return self._upload.empty
 
     # -- lookups: the submitted files -------------------------------------------------------
     @property
@@ -138,21 +167,49 @@ class Grading:
 
     @property
     def engine_problem(self) -> str:
-        """Why there is no engine, in words."""
+        """Why there is no engine, in words (with the fix, for whoever runs the grader)."""
         return self._engine[1]
 
     @property
+    def engine_absence(self) -> str:
+        """Why there is no engine, in words for a student: true, and never set-up advice (that
+        is `engine_problem`, for whoever runs the grader)."""
+        wanted = self.options.engine
+        if wanted == "none":
+            return "container checks turned off for this run (--engine none)"
+        names = ["docker", "podman"] if wanted == "auto" else [wanted]
+        if not any(shutil.which(name) for name in names):
+            return f"no container engine ({'/'.join(names)}) on the grading machine"
+        return (
+            "the grader could not build images here (a set-up problem of the grading machine, "
+            "not of your work: tell your instructor)"
+        )
+
+    @property
+    def machine(self) -> str:
+        """What the grading machine lacks for this run and how to fix it ("" if nothing): for
+        whoever runs the grader, never shown to students."""
+        if 6 not in self.stages or "_engine" not in self.__dict__:
+            return ""
+        engine = self._engine[0]
+        if engine is not None:
+            return "".join(f"WARNING: {w}. " for w in engine.warnings).strip()
+        if self.options.engine != "none":
+            return f"container stage not built: {self.engine_problem}"
+        return ""
+
+    @property
     def isolation(self) -> str:
-        """What applied to student code, and to the Dockerfile, for the report."""
+        """What applied to student code, and to the Dockerfile, for the report (students see
+        it: the set-up advice of an engine problem is `machine`'s)."""
         timeline = self._timeline
         text = timeline.sandbox.isolation if timeline is not None else "none needed"
         if 6 in self.stages and "_engine" in self.__dict__:
             engine = self._engine[0]
             if engine is not None:
                 text += f"; container stage: {engine.describe()}"
-                text += "".join(f". WARNING: {w}" for w in engine.warnings)
             elif self.options.engine != "none":
-                text += f"; container stage not built: {self.engine_problem}"
+                text += f"; container stage not built: {self.engine_absence}"
         return text
 
     # -- results of the run (each process starts once, when first needed) --------------------

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from grader.results.report import FAILED, PASSED, SKIPPED, STAGE_NAMES, Report
+from grader.results.report import FAILED, PASSED, SKIPPED, STAGE_NAMES, CheckResult, Report
 
 GRADER_ROOT = Path(__file__).resolve().parent.parent.parent
 # What students never need to see: the path of an interpreter ("python" says it all), and the
@@ -79,52 +79,68 @@ class Redactor:
 
 
 def gradescope(report: Report, redact: Redactor) -> dict[str, Any]:
-    """Gradescope's results.json; extra_data carries the stage for per-stage scores."""
+    """Gradescope's results.json, as its documentation specifies the format (the schema:
+    grader/schemas/gradescope-results.schema.json): statuses "passed" and "failed" only (a
+    check not graded here is an informational test without points, tagged "skipped"), every
+    other datum in `extra_data` (the maximum, the stage of each check, the verdict)."""
     tests = []
     for c in report.sorted_checks:
-        tests.append(
-            {
-                "name": clean(c.title),
-                "number": c.id,
-                "score": c.score,
-                "max_score": c.max_score,
-                "status": c.status,
-                "output": redact(c.output),
-                "visibility": "after_published" if c.hidden else "visible",
-                "tags": [f"stage-{c.stage}"] + (["hidden"] if c.hidden else []),
-                "extra_data": {
-                    "stage": c.stage,
-                    "check": c.id,
-                    "points": c.points,
-                    "hidden": c.hidden,
-                },
-            }
-        )
+        test: dict[str, Any] = {
+            "name": clean(c.title),
+            "number": c.id,
+            "output": redact(c.output),
+            "visibility": "after_published" if c.hidden else "visible",
+            "tags": [f"stage-{c.stage}"] + (["hidden"] if c.hidden else []),
+            "extra_data": {"stage": c.stage, "check": c.id, "points": c.points, "hidden": c.hidden},
+        }
+        if c.status == SKIPPED:  # counted for neither side: no score, no status
+            test["output"] = "Skipped, not counted: " + test["output"]
+            test["tags"].append("skipped")
+        else:
+            test.update(score=c.score, max_score=c.max_score, status=c.status)
+        tests.append(test)
     output = [report.warning] if report.warning else []
+    output += [report.verdict[:1].upper() + report.verdict[1:]] if report.verdict else []
     output.append(f"{report.spec} spec, stages 1-{report.stage}. Isolation: {report.isolation}")
     output += [redact(n) for n in report.notes]
     if report.error:
         output.append(f"The grader could not grade this submission: {report.error}")
     return {
         "score": report.score,
-        "max_score": report.max_score,
         "output": redact("\n".join(output)),
+        "output_format": "text",
+        "test_output_format": "text",
+        "test_name_format": "text",
         "visibility": "visible",
         "tests": tests,
         "extra_data": {
+            "max_score": report.max_score,
             "spec": report.spec,
             "stage": report.stage,
             "isolation": report.isolation,
             "submission": report.root,
             "seconds": round(report.seconds, 1),
+            "verdict": redact(report.verdict),
         },
     }
 
 
+def _ids(checks: list[CheckResult], every: int) -> str:
+    """'3.2, 3.3, 3.4' (or 'every check' when they are all of them)."""
+    if len(checks) == every > 1:
+        return f"every check ({every})"
+    return ", ".join(c.id for c in checks)
+
+
 def feedback(report: Report, name: str, redact: Redactor) -> str:
-    """Markdown for one student: total, a table per stage, what to fix under each failure."""
+    """Markdown for one student: the verdict on the upload, the total, a table per stage, what
+    to fix under each failure that is a cause of its own; the failures that follow from one of
+    them in one line per cause."""
     lines = [f"**{clean_name(report.warning)}**", ""] if report.warning else []
     lines += [f"# Feedback for {clean_name(name)}", ""]
+    if report.verdict:
+        verdict = clean_name(redact(report.verdict))
+        lines += [f"**{verdict[:1].upper() + verdict[1:]}.**", ""]
     lines += [f"**Score: {report.score:g} / {report.max_score:g}**", ""]
     lines += [redact(n) for n in report.notes]
     if report.error:
@@ -139,26 +155,56 @@ def feedback(report: Report, name: str, redact: Redactor) -> str:
             got, out_of = scores[stage]
             lines.append(f"| {stage} {STAGE_NAMES.get(stage, '')} | {got:g} / {out_of:g} |")
         lines.append("")
-    failed = [c for c in report.sorted_checks if c.status == FAILED]
+    causes = [c for c in report.sorted_checks if c in report.causes]
+    following = [c for c in report.sorted_checks if c.consequence]
     skipped = [c for c in report.sorted_checks if c.status == SKIPPED]
-    if failed:
+    if causes:
         lines += ["## What to fix", ""]
-    for c in failed:
-        lines.append(f"### {c.id} {clean_name(c.title)} (0 / {c.points:g})")
-        if c.hidden:
-            lines += ["", "A hidden check: its details are shown once grades are published."]
+    for c in causes:
+        item = _cause(c, redact)
+        if len(item) > 1 and lines[-1] != "":  # a section after list items
             lines.append("")
-            continue
-        lines += ["", *_fenced(redact(c.output).strip() or "(no output)"), ""]
-    if not failed and not report.error:
+        lines += item
+    if causes and lines[-1] != "":
+        lines.append("")
+    graded = len([c for c in report.checks if c.status != SKIPPED])
+    if following:
+        lines += ["## Not checked (0 points each)", ""]
+        lines += _grouped(following, graded, redact)
+    if not report.failed and not report.error:
         lines += ["Every graded check passed.", ""]
     if skipped:
         lines += ["## Not graded here (not counted)", ""]
-        lines += [
-            f"- {c.id} {clean_name(c.title)}: {clean_name(redact(c.output))}" for c in skipped
-        ]
-        lines.append("")
+        lines += _grouped(skipped, len(skipped) + 1, redact)
     return "\n".join(lines)
+
+
+def _cause(c: CheckResult, redact: Redactor) -> list[str]:
+    """A failure that is a cause of its own: a line of a list when its message is one short
+    line, else a section with the message in a code block."""
+    title = f"{c.id} {clean_name(c.title)} (0 / {c.points:g})"
+    text = redact(c.output).strip() or "(no output)"
+    if c.hidden:
+        return [f"- **{title}**: a hidden check: its details are shown once grades are published."]
+    if "\n" not in text and len(text) <= 240:
+        return [f"- **{title}**: {_inline(text)}"]
+    return [f"### {title}", "", *_fenced(text), ""]
+
+
+def _inline(text: str) -> str:
+    """Markdown inline code that no backtick run inside the text can close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _grouped(checks: list[CheckResult], every: int, redact: Redactor) -> list[str]:
+    """One line per distinct output: the ids of its checks, then the output."""
+    groups: dict[str, list[CheckResult]] = {}
+    for c in checks:
+        groups.setdefault(clean_name(redact(c.output)), []).append(c)
+    return [f"- {_ids(group, every)}: {why}" for why, group in groups.items()] + [""]
 
 
 def summary(report: Report) -> str:
@@ -170,6 +216,10 @@ def summary(report: Report) -> str:
         f"isolation: {report.isolation}",
     ]
     lines += [clean(n) for n in report.notes]
+    if report.verdict:
+        lines.append(f"verdict: {clean(report.verdict)}")
+    if report.machine:
+        lines.append(f"grading machine: {clean(report.machine)}")
     if report.error:
         lines.append(f"the grader could not grade this submission: {clean(report.error)}")
     lines.append("")

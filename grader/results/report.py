@@ -19,6 +19,10 @@ STAGE_NAMES = {
     7: "flyio",
 }
 CHECK_ID = re.compile(r"(\d+)\.(\d+)")
+# How a check that could not be graded because of another failure begins its output: the
+# cause is charged (and explained) once, at that other check (grader/CHECKS.md).
+NOT_CHECKED = "not checked because "
+NOT_GRADED = "not graded: "  # the whole upload was not gradable (Report.verdict says why)
 
 
 def parse_check_id(check_id: str) -> tuple[int, int]:
@@ -55,6 +59,11 @@ class CheckResult:
     def sort_key(self) -> tuple[int, int]:
         return parse_check_id(self.id)
 
+    @property
+    def consequence(self) -> bool:
+        """A failure that follows from another one (charged there), not a cause of its own."""
+        return self.status == FAILED and self.output.startswith((NOT_CHECKED, NOT_GRADED))
+
 
 @dataclass
 class Report:
@@ -69,6 +78,11 @@ class Report:
     notes: list[str] = field(default_factory=list)  # about the upload, for student and teacher
     error: str = ""  # set when the grader itself could not grade the submission
     warning: str = ""  # said first wherever the report is shown (e.g. graded without sandbox)
+    # one line about the upload as a whole (empty, another assignment's work), said at the top
+    verdict: str = ""
+    # what the grading machine lacks and how to fix it: for whoever runs the grader (the
+    # summary, the cohort report), never in what a student receives
+    machine: str = ""
 
     @classmethod
     def failure(cls, submission: str, spec: str, message: str, seconds: float = 0.0) -> Report:
@@ -86,6 +100,11 @@ class Report:
     @property
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == FAILED]
+
+    @property
+    def causes(self) -> list[CheckResult]:
+        """The failed checks that are a cause of their own (not "not checked because ...")."""
+        return [c for c in self.failed if not c.consequence]
 
     @property
     def sorted_checks(self) -> list[CheckResult]:
@@ -121,16 +140,24 @@ class Report:
         return cls(**data, checks=checks)
 
 
-def max_points(reports: Iterable[Report]) -> tuple[float, dict[int, float]]:
-    """A run's maximum, the same for every student of it: the points of every check graded
-    (not skipped) for at least one student; and the same per stage."""
+def graded_points(reports: Iterable[Report]) -> dict[str, tuple[int, float]]:
+    """{check id: (stage, points)} of every check graded (not skipped) for some student."""
     points: dict[str, tuple[int, float]] = {}
     for report in reports:
         for c in report.checks:
             if c.status != SKIPPED:
                 points[c.id] = (c.stage, c.points)
+    return points
+
+
+def max_points(reports: Iterable[Report]) -> tuple[float, dict[int, float]]:
+    """A run's maximum, the same for every student of it, and the same per stage: the points
+    of every check the run grades. Whether a check is graded is decided by the run (a container
+    engine, a --url), never by a submission (grader/CHECKS.md, `needs`), so this is what the
+    reference solution scores in the same run; a missing or blank answer is that student's
+    failure and changes nothing here."""
     per_stage: dict[int, float] = {}
-    for stage, value in points.values():
+    for stage, value in graded_points(reports).values():
         per_stage[stage] = per_stage.get(stage, 0.0) + value
     return sum(per_stage.values()), per_stage
 

@@ -17,7 +17,9 @@ if [ "${1:-}" = --no-sandbox ]; then
   echo off > "$stage/sandbox.txt"
   shift
 fi
-[ $# -ge 1 ] && printf '%s\n' "$1" > "$stage/seed.txt"
+if [ $# -ge 1 ]; then  # readable by its owner only (the grader refuses it otherwise)
+  (umask 077 && printf '%s\n' "$1" > "$stage/seed.txt")
+fi
 chmod +x "$stage/setup.sh" "$stage/run_autograder"
 rm -f "$out"
 (cd "$stage" && python3 -m zipfile -c "$out" ./* .python-version)

@@ -4,7 +4,8 @@
 # grader, the course's pyproject.toml and uv.lock, run_autograder and, optionally, seed.txt.
 set -euo pipefail
 
-SOURCE=/autograder/source
+ROOT=${AUTOGRADER_ROOT:-/autograder}  # the same root as run_autograder's
+SOURCE=${GRADER_SOURCE:-$ROOT/source}
 DATA_URL=https://raw.githubusercontent.com/alexeygrigorev/datasets/master/AER_credit_card_data.csv
 DATA_SHA256=93a46ce44e0542e5094e9675440fcc36e9a018c2ec879e868726f717ebd47c21
 

@@ -37,6 +37,7 @@ from grader.results.report import (
     CheckResult,
     Report,
     RunInfo,
+    max_points,
     parse_check_id,
 )
 
@@ -155,6 +156,76 @@ def test_gradebook_roster_bom_escaping_and_permissions(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("name,email\n")
     with pytest.raises(ValueError, match="folder and student_id"):
         book.Roster.read(tmp_path / "bad.csv")
+
+
+def test_roster_rows_that_are_malformed_or_repeated_are_reported(tmp_path: Path) -> None:
+    """Every bad row named with its line, nothing silently cut or dropped."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "folder,student_id,name\n"
+        "alice,s-1,Alice\n"
+        "bob,s-2,Smith, Bob\n"  # an unquoted comma: one cell more than the header
+        ",s-3,No Folder\n"
+        "alice,s-4,Alice again\n"
+        "carol,s-1,Carol\n"  # student_id again
+        "dan,,Dan\n"
+        ",,\n"  # blank: not a row
+        '"eve, the second",s-5,"Eve, Jr."\n'  # quoted commas are fine
+    )
+    with pytest.raises(ValueError) as problem:
+        book.Roster.read(roster)
+    text = str(problem.value)
+    assert "5 roster row(s) to fix" in text, text
+    for said in ("line 3 has more than 3 cells", "line 4: no folder",
+                 "line 5: folder 'alice' again (line 2)", "line 6: student_id 's-1' again",
+                 "line 7: no student_id"):  # fmt: skip
+        assert said in text, (said, text)
+    roster.write_text('folder,student_id\nalice,s-1\n"eve, the second",s-5\n,,\n')
+    assert sorted(book.Roster.read(roster).rows) == ["alice", "eve, the second"]
+
+
+def test_the_runs_maximum_is_the_references_whatever_else_the_cohort_holds() -> None:
+    """An empty upload (every check failed in one line) and a blank template (answers blank:
+    failed) beside the reference: one maximum, the reference's score; what the run did not
+    grade (no engine: skipped for everyone) counts for nobody."""
+    checks = {"1.1": 2, "1.50": 1, "6.9": 2, "6.50": 1}
+
+    def student(status: dict[str, str], output: str = "") -> Report:
+        return fake_report({cid: (status.get(cid, PASSED), p, output) for cid, p in checks.items()})
+
+    skipped = {"6.9": SKIPPED, "6.50": SKIPPED}
+    reference = student(skipped)
+    empty = student({"1.1": FAILED, "1.50": FAILED, **skipped}, "not graded: the upload is empty")
+    empty.verdict = "the upload is empty: it holds none of the files of the homework"
+    blank = student({"1.50": FAILED, **skipped}, "[train] auc in answers.toml is not answered")
+    reports = {"empty": empty, "blank": blank, "reference": reference}
+    total, _ = max_points(reports.values())
+    assert total == reference.score == reference.max_score == 3
+    assert {r.max_score for r in reports.values()} == {3}
+    _, rows = book.gradebook_rows(reports, [1, 6])
+    assert {row[-2] for row in rows} == {"3"} and rows[-1][-3] == "3"
+
+
+def test_cohort_report_lists_verdicts_and_counts_causes_only(tmp_path: Path) -> None:
+    crash = fake_report({
+        "3.1": (FAILED, 2, "`uvicorn predict:app --port 9696` exited with code 1"),
+        "3.2": (FAILED, 1, "not checked because 3.1 failed"),
+        "4.1": (FAILED, 1, "not checked because 3.1 failed"),
+    })  # fmt: skip
+    churn = fake_report({"1.1": (FAILED, 2, "train.py did not finish")})
+    churn.verdict = "this looks like the churn service of the lessons, not the homework"
+    no_engine = fake_report({"3.1": (PASSED, 2, ""), "6.9": (SKIPPED, 2, "no engine")})
+    engine = fake_report({"3.1": (PASSED, 2, ""), "6.9": (PASSED, 2, "")})
+    reports = {"crash": crash, "churn": churn, "odd": no_engine, "ok": engine}
+    top = cohort.failures(reports)
+    assert [(name.split()[0], n) for name, _, n in top] == [("3.1", 1), ("1.1", 1)], top
+    assert not any("not checked because" in message for _, message, _ in top)
+    rows = dict(cohort.look_at(reports))
+    assert rows["churn"].startswith("this looks like the churn service")
+    assert "6.9 not graded for this student, but for others" in rows["odd"]
+    text = render.feedback(crash, "crash", runner.redactor(crash))
+    assert "- 3.2, 4.1: not checked because 3.1 failed" in text
+    assert text.count("not checked because") == 1 and "### 3.2" not in text
 
 
 def test_cohort_report_names_the_run_and_shows_every_check(tmp_path: Path) -> None:

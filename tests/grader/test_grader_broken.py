@@ -12,7 +12,7 @@ from typing import Any
 
 import grader_variants as variants
 import pytest
-from grader_helpers import failed, grade, lost, service_folder
+from grader_helpers import failed, grade, lost, max_score, service_folder, status
 from support import copy_step, data_env, free_port, server, two_at_a_time
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,18 @@ def _never_listens(tmp: Path) -> Path:
     return folder
 
 
+def _uv_init_in_a_workspace(tmp: Path) -> Path:
+    """The homework folder inside a course repository whose pyproject.toml took it in as a
+    workspace member (`uv init` without --no-workspace)."""
+    repo = tmp / "course"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "course"\nversion = "0"\n\n[tool.uv.workspace]\nmembers = ["homework"]\n'
+    )
+    folder = variants.build("uv-init-workspace", repo)
+    return folder.rename(repo / "homework")
+
+
 def _kills_its_loader(tmp: Path) -> Path:
     folder = copy_step("04-pydantic", tmp)
     train = folder / "train.py"
@@ -70,6 +82,18 @@ GRADINGS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     },
     "fly-wrong-port": (_variant("fly-wrong-port"), (*CREDIT, "--stage", "7", "--only", "7")),
     "fly-bool-autostop": (_variant("fly-bool-autostop"), (*CREDIT, "--stage", "7", "--only", "7")),
+    "misspelt-dependency": (
+        _variant("misspelt-dependency"),
+        (*CREDIT, "--stage", "5", "--only", "5"),
+    ),
+    "uv-init-workspace": (_uv_init_in_a_workspace, (*CREDIT, "--stage", "5", "--only", "5")),
+    **{  # before: 3.5 passed with seed 1 and failed with seed 12345
+        f"wrong-bound-seed-{seed}": (
+            _variant("wrong-bound"),
+            (*CREDIT, "--only", "3", "--seed", seed),
+        )
+        for seed in ("1", "12345")
+    },
     "never-listens": (_never_listens, ("--stage", "3", "--only", "3", "--start-seconds", "8")),
     "kills-its-loader": (_kills_its_loader, ("--stage", "4")),
 }
@@ -146,6 +170,39 @@ def test_missing_uv_lock(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
     assert "uv lock" in problems["5.1"] and "not checked because 5.1 failed" in problems["5.2"]
 
 
+def test_misspelt_dependency_is_named(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    """pyproject.toml asks for `fastapii`: 5.2 names it (not a resolver dump about other
+    Pythons and platforms) and the package it was meant to be; 5.3 says fastapi is missing."""
+    _, results = graded["misspelt-dependency"]
+    problems = failed(results)
+    assert set(problems) == {"5.2", "5.3"}, problems
+    assert "`fastapii` (misspelt? did you mean `fastapi`?)" in problems["5.2"]
+    assert "other Python versions" not in problems["5.2"]
+    assert "`fastapii`: misspelt?" in problems["5.3"]
+
+
+def test_uv_init_without_no_workspace(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    """The folder became a member of the repository's workspace: 5.1 says so and how to undo
+    it (not only "run `uv lock`", which updates the repository's lock); 5.4 does not speak of
+    a lock there is not."""
+    _, results = graded["uv-init-workspace"]
+    problems = failed(results)
+    assert {"5.1", "5.2"} <= set(problems) <= {"5.1", "5.2", "5.50", "5.51"}, problems
+    said = problems["5.1"]
+    assert "member of the uv workspace of ../pyproject.toml" in said, said
+    assert "git checkout -- pyproject.toml uv.lock" in said and "--bare --no-workspace" in said
+    assert "not checked because 5.1 failed" in problems["5.2"]
+    assert "5.4" not in problems
+
+
+def test_one_wrong_bound_scores_the_same_whatever_the_seed(
+    graded: dict[str, tuple[int, dict[str, Any]]],
+) -> None:
+    runs = [graded[f"wrong-bound-seed-{seed}"][1] for seed in ("1", "12345")]
+    assert [set(failed(r)) for r in runs] == [{"3.5"}, {"3.5"}]
+    assert runs[0]["score"] == runs[1]["score"]
+
+
 def test_stale_uv_lock(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
     _, results = graded["stale-lock"]
     problems = failed(results)
@@ -164,7 +221,7 @@ def test_dockerfile_variants(
     problems = failed(results)
     assert set(problems) == {check} and lost(results) == 1
     assert fix in problems[check]
-    skipped = {t["extra_data"]["check"] for t in results["tests"] if t["status"] == "skipped"}
+    skipped = {t["extra_data"]["check"] for t in results["tests"] if status(t) == "skipped"}
     assert skipped >= {"6.9", "6.10"}, "build and run must be skipped without an engine"
 
 
@@ -190,7 +247,7 @@ def test_dockerfile_variants_built_and_run(
     assert set(problems) == set(lost_checks), problems
     assert lost(results) == sum(lost_checks.values())
     assert all(fix in problems[c] for c in lost_checks), problems
-    assert not [t for t in results["tests"] if t["status"] == "skipped"]
+    assert not [t for t in results["tests"] if status(t) == "skipped"]
 
 
 @contextlib.contextmanager
@@ -209,7 +266,7 @@ def test_fly_internal_port_and_live_url(tmp_path: Path) -> None:
     folder = service_folder(tmp_path)
     with live_service(folder) as url:
         _, good, _ = grade(folder, "--stage", "7", "--only", "7", "--url", url)
-    assert not failed(good) and good["score"] == good["max_score"] == 9
+    assert not failed(good) and good["score"] == max_score(good) == 9
 
 
 def test_fly_internal_port(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
@@ -229,8 +286,9 @@ def test_app_that_never_listens(graded: dict[str, tuple[int, dict[str, Any]]]) -
     code, results = graded["never-listens"]
     assert code == 1
     problems = failed(results)
-    assert set(problems) == {"3.1", "3.2", "3.3", "3.4", "3.5"} and lost(results) == 8
+    assert set(problems) == {"3.1", "3.2", "3.3", "3.4", "3.5"} and lost(results) == 19
     assert "did not listen on port 9696 within" in problems["3.1"]
+    assert {problems[c] for c in ("3.2", "3.3", "3.4", "3.5")} == {"not checked because 3.1 failed"}
 
 
 def test_pickle_that_kills_its_loader(graded: dict[str, tuple[int, dict[str, Any]]]) -> None:
@@ -242,7 +300,7 @@ def test_pickle_that_kills_its_loader(graded: dict[str, tuple[int, dict[str, Any
     problems = failed(results)
     assert {"1.2", "1.3", "1.4"} <= set(problems), problems
     assert "could not be loaded" in problems["1.2"] and "posix.abort" in problems["1.2"]
-    passed = {t["extra_data"]["check"] for t in results["tests"] if t["status"] == "passed"}
+    passed = {t["extra_data"]["check"] for t in results["tests"] if status(t) == "passed"}
     assert {"1.1", "3.1", "3.2", "3.3", "4.1", "4.6", "4.7"} <= passed, problems
 
 

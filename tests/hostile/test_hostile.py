@@ -235,10 +235,11 @@ def test_hostile_submission(case: Case, corpus: dict[str, Graded]) -> None:
     assert results_file.is_file(), f"no results.json (exit {code}):\n{output[-4000:]}"
     results = json.loads(results_file.read_text())
     checks = by_id(results)
-    summary = ", ".join(f"{k} {v['status']}" for k, v in checks.items() if v["status"] != "skipped")
+    summary = ", ".join(f"{k} {v['status']}" for k, v in checks.items() if "status" in v)
     print(
         f"\n{case.name}: {seconds:.1f} s, exit {code}, "
-        f"score {results['score']:g}/{results['max_score']:g}, grader peak {peak_mb:.0f} MB; "
+        f"score {results['score']:g}/{results['extra_data']['max_score']:g}, grader peak "
+        f"{peak_mb:.0f} MB; "
         f"{summary}"
     )
 
@@ -250,7 +251,7 @@ def test_hostile_submission(case: Case, corpus: dict[str, Graded]) -> None:
     for check_id, hint in case.expect_failed.items():
         assert check_id in checks, f"check {check_id} missing: {summary}"
         check = checks[check_id]
-        assert check["status"] == "failed", f"{check_id} should fail: {check}"
+        assert check.get("status") == "failed", f"{check_id} should fail: {check}"
         assert check["output"].strip(), f"{check_id} failed without a message"
         assert hint in check["output"], f"{check_id}: {hint!r} not in {check['output']!r}"
     for check_id in case.expect_passed:
@@ -266,11 +267,12 @@ def test_hostile_submission(case: Case, corpus: dict[str, Graded]) -> None:
     for canary in rce_canaries(ctx):
         assert not canary.exists(), f"the pickle's payload escaped: {canary}"
     if case.name == "spoofs-the-report":
-        assert results["score"] < results["max_score"] / 2
+        assert results["score"] < results["extra_data"]["max_score"] / 2
         # The student's prints may be quoted, indented, in the feedback; the report's own
         # total is the last line that starts with "Total:".
         totals = [line for line in stdout.splitlines() if line.startswith("Total:")]
-        assert totals[-1] == f"Total: {results['score']:g}/{results['max_score']:g}", totals
+        maximum = results["extra_data"]["max_score"]
+        assert totals[-1] == f"Total: {results['score']:g}/{maximum:g}", totals
         assert all(line.startswith(" ") for line in stdout.splitlines() if "999" in line)
     if case.name == "output-flood-1GB":
         assert peak_mb < 1024, f"the grader's own memory reached {peak_mb:.0f} MB"
@@ -307,9 +309,10 @@ def test_fork_bomb_does_not_harm_a_student_graded_at_the_same_time(
             bomb.wait(timeout=60)
         bomb_left = tracker.alive(wait=20)
     results = json.loads((out / "results.json").read_text())
-    print(f"\nhonest next to a fork bomb: {results['score']:g}/{results['max_score']:g}")
+    maximum = results["extra_data"]["max_score"]
+    print(f"\nhonest next to a fork bomb: {results['score']:g}/{maximum:g}")
     assert bomb_running, "the bomb ended before the honest grading did: test proves nothing"
-    failed = [t["name"] for t in results["tests"] if t["status"] == "failed"]
+    failed = [t["name"] for t in results["tests"] if t.get("status") == "failed"]
     assert not failed, f"the honest student lost points to the other's fork bomb: {failed}"
     assert not left
     assert not bomb_left, f"the bomb outlived its killed grader: {bomb_left[:5]}"
