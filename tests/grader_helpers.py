@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, copy_step, data_env, where_no_sandbox
+from tests.support import ROOT, copy_step, data_env, where_no_sandbox
 
 GRADESCOPE_SCHEMA = ROOT / "grader" / "schemas" / "gradescope-results.schema.json"
 

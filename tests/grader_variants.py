@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, data_env
+from tests.support import ROOT, data_env
 
 FIXTURES = Path(__file__).resolve().parent / "grader" / "fixtures"
 

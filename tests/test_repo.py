@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from support import ALL_STEPS, HARDENED_STEP, ROOT
+from tests.support import ALL_STEPS, HARDENED_STEP, ROOT
 
 # Steps 05 on are uv projects of their own (01–04 use the root project).
 PROJECT_STEPS = ALL_STEPS[4:]

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env
+
+from tests.support import ROOT, data_env
 
 pytestmark = pytest.mark.slow
 

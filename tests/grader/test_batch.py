@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env, two_at_a_time, where_no_sandbox
 
 from grader import options, uploads
 from grader.batch import cohort, runner
@@ -40,6 +39,7 @@ from grader.results.report import (
     max_points,
     parse_check_id,
 )
+from tests.support import ROOT, data_env, two_at_a_time, where_no_sandbox
 
 SOLUTIONS, HOMEWORK = ROOT / "solutions", ROOT / "homework"
 IGNORE = shutil.ignore_patterns("*.bin", ".venv", "__pycache__", ".server.log")

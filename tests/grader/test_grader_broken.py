@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import grader_variants as variants
 import pytest
-from grader_helpers import failed, grade, lost, max_score, service_folder, status
-from support import copy_step, data_env, free_port, server, two_at_a_time
+
+from tests import grader_variants as variants
+from tests.grader_helpers import failed, grade, lost, max_score, service_folder, status
+from tests.support import copy_step, data_env, free_port, server, two_at_a_time
 
 pytestmark = pytest.mark.slow
 

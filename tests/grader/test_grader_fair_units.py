@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from grader_variants import FIXTURES
-from support import ROOT
 
 from grader import diagnose, environment
 from grader.contracts.common import read_prediction
@@ -27,6 +25,8 @@ from grader.probes import model_probe
 from grader.records import in_ranges, public_bad_requests, seeded_bad_requests, valid_records
 from grader.specs import CHURN, CREDIT, SPECS, DatasetMissing
 from grader.submission import assignment, flytoml, lockfile
+from tests.grader_variants import FIXTURES
+from tests.support import ROOT
 
 FLY = """\
 app = "x"
@@ -313,11 +313,10 @@ def test_one_wrong_bound_gets_the_same_answers_under_20_seeds(
     """The real service of the `wrong-bound` variant (age at most 80) and the reference, sent
     the hidden valid records of 20 seeds over HTTP: the variant answers 422 to some of them
     under every seed (so hidden check 3.5 fails alike), the reference to none."""
-    import grader_variants as variants
-    from support import data_env, free_port, server
-
     from grader.grading.requests import SEEDED
     from grader.probes import http_probe
+    from tests import grader_variants as variants
+    from tests.support import data_env, free_port, server
 
     data = CREDIT.load(credit_csv)
     rejected: dict[str, list[int]] = {}
@@ -347,8 +346,8 @@ def test_a_missing_build_user_is_no_missing_engine(tmp_path: Path) -> None:
     """Podman is here but the build user is not: stage 6's skip says the grader could not
     build images here (true), never "no container engine", and nothing a student receives
     gives set-up advice; the summary, for whoever runs the grader, says how to fix it."""
-    from grader_helpers import valid_gradescope
-    from support import data_env
+    from tests.grader_helpers import valid_gradescope
+    from tests.support import data_env
 
     out = tmp_path / "results.json"
     env = {**data_env(), "GRADER_BUILD_USER": "no-such-build-user"}

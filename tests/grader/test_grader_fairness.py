@@ -21,10 +21,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import grader_variants as variants
 import pytest
-from grader_helpers import failed, lost, max_score, status, valid_gradescope
-from support import ROOT, data_env
+
+from tests import grader_variants as variants
+from tests.grader_helpers import failed, lost, max_score, status, valid_gradescope
+from tests.support import ROOT, data_env
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from grader_helpers import DOCKERFILE, valid_gradescope
 
 from grader.contracts.common import auc
 from grader.records import seeded_bad_requests, valid_records
@@ -19,6 +18,7 @@ from grader.sandbox import Limits, Sandbox
 from grader.specs import CHURN, CREDIT, Dataset, split
 from grader.submission.dockerfile import parse
 from grader.submission.picklescan import sklearn_versions
+from tests.grader_helpers import DOCKERFILE, valid_gradescope
 
 
 @pytest.mark.slow  # imports scikit-learn or runs the grader in child processes

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grader_helpers import failed, grade, max_score, status
-from support import ROOT, data_env, dataset, free_port, http, python, server
 
 from grader.homework import CLIENT_A, CLIENT_B, CLIENT_C, QUESTIONS
+from tests.grader_helpers import failed, grade, max_score, status
+from tests.support import ROOT, data_env, dataset, free_port, http, python, server
 
 HOMEWORK, SOLUTIONS = ROOT / "homework", ROOT / "solutions"
 IGNORE = shutil.ignore_patterns("*.bin", ".venv", "__pycache__", ".server.log")

@@ -13,9 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import ROOT
 
 from grader import intake
+from tests.support import ROOT
 
 
 def make_zip(path: Path, entries: dict[str, bytes | str], links: dict[str, str] | None = None
@@ -222,8 +222,8 @@ def test_grade_grades_the_folder_inside_a_zip(tmp_path: Path) -> None:
     """`grade upload.zip`: unpacked, the folder with train.py found in it, and said."""
     import json
 
-    from grader_helpers import valid_gradescope
-    from support import data_env
+    from tests.grader_helpers import valid_gradescope
+    from tests.support import data_env
 
     archive = tmp_path / "upload.zip"
     with zipfile.ZipFile(archive, "w") as z:

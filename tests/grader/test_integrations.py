@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grader_helpers import max_score, valid_gradescope
-from support import ROOT, data_env
 
 from grader import options
 from grader.results.report import CheckResult, Report, parse_check_id
+from tests.grader_helpers import max_score, valid_gradescope
+from tests.support import ROOT, data_env
 
 HOMEWORK, SOLUTIONS = ROOT / "homework", ROOT / "solutions"
 INSTRUCTORS = ROOT / "instructors"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from containers import build, image_tag, running
-from grader_helpers import grade
-from support import EXAMPLE_CUSTOMER, copy_step, data_env, free_port, http, python, server
+
+from tests.engines import build, image_tag, running
+from tests.grader_helpers import grade
+from tests.support import EXAMPLE_CUSTOMER, copy_step, data_env, free_port, http, python, server
 
 STEP = "09-onnx"
 TOLERANCE = 1e-6  # ONNX Runtime computes in float32, scikit-learn in float64
