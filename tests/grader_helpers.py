@@ -115,9 +115,3 @@ def service_folder(dest: Path) -> Path:
     (target / ".dockerignore").write_text(".venv\n__pycache__\n*.csv\n")
     (target / "fly.toml").write_text(FLY_TOML)
     return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new))
