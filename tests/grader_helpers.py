@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from grader.results.report import CheckResult, Report, parse_check_id
 from tests.support import ROOT, copy_step, data_env, where_no_sandbox
 
 GRADESCOPE_SCHEMA = ROOT / "grader" / "schemas" / "gradescope-results.schema.json"
@@ -115,3 +116,26 @@ def service_folder(dest: Path) -> Path:
     (target / ".dockerignore").write_text(".venv\n__pycache__\n*.csv\n")
     (target / "fly.toml").write_text(FLY_TOML)
     return target
+
+
+def fake_report(checks: dict[str, tuple[str, float, str]], name: str = "x") -> Report:
+    """A report with one check per id: {id: (status, points, output)}; x.9 checks are hidden."""
+    return Report(
+        submission=f"/home/teacher/cohort/{name}",
+        spec="credit",
+        stage=7,
+        seed=987654321,
+        isolation="test",
+        checks=[
+            CheckResult(
+                cid,
+                f"check {cid}",
+                parse_check_id(cid)[0],
+                points,
+                status,
+                output,
+                hidden=cid.endswith(".9"),
+            )
+            for cid, (status, points, output) in checks.items()
+        ],
+    )

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from grader.submission import dockerfile, dockerpolicy
+from grader.submission.dockerfile import parse
+from tests.grader_helpers import DOCKERFILE
+from tests.support import ROOT
 
-ROOT = Path(__file__).parents[2]
 BASE = "FROM python:3.13-slim-bookworm\n"
 ESCAPE = "--mount=type=cache,id=../../../..,target=/host"
 
@@ -268,3 +270,14 @@ def test_huge_inputs_are_read_in_linear_time(name: str) -> None:
     )
     assert seconds[1] < 5
     assert seconds[1] < 8 * seconds[0] + 0.2
+
+
+def test_dockerfile_reader() -> None:
+    df = parse(DOCKERFILE)
+    assert df.base_images() == ["python:3.13-slim-bookworm"]
+    assert df.host() == "0.0.0.0"
+    assert df.served_port() == 9696
+    assert df.exposed_ports() == [9696]
+    assert df.user() == "app"
+    shell = parse("FROM python:3.13\nCMD uvicorn predict:app --host=127.0.0.1 --port=8000\n")
+    assert shell.host() == "127.0.0.1" and shell.served_port() == 8000 and shell.user() is None
