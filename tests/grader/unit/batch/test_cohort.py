@@ -6,12 +6,7 @@ from pathlib import Path
 
 from grader.batch import cohort, runner
 from grader.results import render
-from grader.results.report import (
-    FAILED,
-    PASSED,
-    SKIPPED,
-    RunInfo,
-)
+from grader.results.report import FAILED, PASSED, SKIPPED, RunInfo
 from tests.grader_helpers import fake_report
 
 

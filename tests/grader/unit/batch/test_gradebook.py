@@ -10,12 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader.batch import gradebook as book
-from grader.results.report import (
-    FAILED,
-    PASSED,
-    SKIPPED,
-    Report,
-)
+from grader.results.report import FAILED, PASSED, SKIPPED, Report
 from tests.grader_helpers import fake_report
 
 

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 
 from grader.batch import runner
-from grader.results.report import (
-    parse_check_id,
-)
+from grader.results.report import parse_check_id
 
 
 def test_parse_check_id_and_shard() -> None:

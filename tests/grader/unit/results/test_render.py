@@ -6,13 +6,7 @@ import json
 
 from grader.batch import runner
 from grader.results import render
-from grader.results.report import (
-    FAILED,
-    PASSED,
-    SKIPPED,
-    CheckResult,
-    Report,
-)
+from grader.results.report import FAILED, PASSED, SKIPPED, CheckResult, Report
 from tests.grader_helpers import fake_report, valid_gradescope
 
 

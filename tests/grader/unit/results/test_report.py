@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 from grader.batch import gradebook as book
-from grader.results.report import (
-    FAILED,
-    PASSED,
-    SKIPPED,
-    Report,
-    max_points,
-)
+from grader.results.report import FAILED, PASSED, SKIPPED, Report, max_points
 from tests.grader_helpers import fake_report
 
 
