@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from grader import options
@@ -24,3 +25,30 @@ def test_grading_options_pass_through_batch() -> None:
     grading = options.from_values(Path("x"), vars(cli))
     assert (grading.start_seconds, grading.only, grading.seed) == (5.0, frozenset({3, 4}), 9)
     assert grading.spec.name == "credit" and grading.stage == 7
+
+
+def test_options_round_trip_through_json_and_argv() -> None:
+    """What `grade batch` hands each student's grader (JSON on stdin) and what it forwards on
+    a command line come back as the same options; defaults are left off the command line."""
+    given = options.Options(
+        submission=Path("/cohort/alice"),
+        spec_name="credit",
+        stage=5,
+        only=frozenset({2, 5}),
+        seed=42,
+        engine="none",
+        start_seconds=12.5,
+        no_sandbox=True,
+    )
+    assert options.Options.from_json(json.loads(json.dumps(given.to_json()))) == given
+    assert options.Options.from_json({}) == options.DEFAULTS
+    assert options.to_argv(options.DEFAULTS, "cli") == []
+    argv = options.to_argv(given, "cli")
+    assert argv[argv.index("--only") + 1] == "2,5" and "--no-sandbox" in argv
+    from grader.cli import parser
+
+    parsed = options.from_values(given.submission, vars(parser().parse_args(["x", *argv])))
+    assert parsed == given
+    assert options.Options(engine="none", require_engine=True).problems() == [
+        "--docker contradicts --engine none"
+    ]
