@@ -60,8 +60,13 @@ def grade(path: Path, *args: str, timeout: float = 600) -> tuple[int, dict[str, 
     args = tuple(where_no_sandbox(args, path.parent))
     proc = subprocess.run(
         [sys.executable, "-m", "grader.cli", str(path), "--json", str(out), *args],
-        capture_output=True, text=True, env=data_env(), timeout=timeout, check=False, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=data_env(),
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
     assert out.is_file(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     results = json.loads(out.read_text())
     valid_gradescope(results)

@@ -42,8 +42,14 @@ COHORT = [name for name in VARIANTS if meta(name).get("cohort", True)]
 
 
 def _train(folder: Path, python: str) -> None:
-    subprocess.run([python, "train.py"], cwd=folder, env=data_env(), check=True,
-                   capture_output=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [python, "train.py"],
+        cwd=folder,
+        env=data_env(),
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def build(name: str, dest: Path) -> Path:

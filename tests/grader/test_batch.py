@@ -50,11 +50,18 @@ def test_ctrl_c_records_no_grade_and_resume_grades_the_rest(tmp_path: Path) -> N
         (cohort_dir / name).mkdir(parents=True)
         code = "import time; time.sleep(120)\n" if "slow" in name else "raise SystemExit(1)\n"
         (cohort_dir / name / "train.py").write_text(code)
-    cmd = [sys.executable, "-m", "grader.cli", "batch", str(cohort_dir), "--jobs", "2",
-           "--out", str(out), "--only", "1", *BATCH_ARGS]  # fmt: skip
+    cmd = [sys.executable, "-m", "grader.cli", "batch", str(cohort_dir), "--jobs", "2"]
+    cmd += ["--out", str(out), "--only", "1", *BATCH_ARGS]
     env = {k: v for k, v in data_env().items() if k != "FORCE_COLOR"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 300
     slow = [out / "students" / n for n in ("c-slow", "d-slow")]
     while not all(report_json(out, n).is_file() for n in ("a-fast", "b-fast")) or not all(
@@ -73,8 +80,15 @@ def test_ctrl_c_records_no_grade_and_resume_grades_the_rest(tmp_path: Path) -> N
 
     for folder in slow:  # now quick to grade
         (cohort_dir / folder.name / "train.py").write_text("raise SystemExit(1)\n")
-    resumed = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=300, check=False)  # fmt: skip
+    resumed = subprocess.run(
+        [*cmd, "--resume"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "2 already graded, 2 left" in resumed.stderr
     with (out / "gradebook.csv").open(encoding="utf-8-sig") as f:
@@ -106,10 +120,17 @@ def test_sigint_that_reaches_the_child_first_records_no_grade(tmp_path: Path, de
     cohort_dir, out = tmp_path / "cohort", tmp_path / "out"
     (cohort_dir / "slow").mkdir(parents=True)
     (cohort_dir / "slow" / "train.py").write_text("import time; time.sleep(120)\n")
-    cmd = [sys.executable, "-m", "grader.cli", "batch", str(cohort_dir), "--jobs", "1",
-           "--out", str(out), "--only", "1", *BATCH_ARGS]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=data_env(), start_new_session=True, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    cmd = [sys.executable, "-m", "grader.cli", "batch", str(cohort_dir), "--jobs", "1"]
+    cmd += ["--out", str(out), "--only", "1", *BATCH_ARGS]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=data_env(),
+        start_new_session=True,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while (child := grader_child(proc.pid)) is None:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -132,8 +153,7 @@ def test_nested_upload_is_graded_in_batch(tmp_path: Path) -> None:
     (upload / "__MACOSX" / "credit-card-hw").mkdir(parents=True)
     (upload / "__MACOSX" / "credit-card-hw" / "._train.py").write_bytes(b"\0\5\26\7")
     shutil.copytree(SOLUTIONS, cohort_dir / "plain", ignore=IGNORE)
-    run = run_batch(str(cohort_dir), "--jobs", "2", "--out", str(out), "--only", "1,2",
-                    *BATCH_ARGS)  # fmt: skip
+    run = run_batch(str(cohort_dir), "--jobs", "2", "--out", str(out), "--only", "1,2", *BATCH_ARGS)
     assert run.returncode == 0, run.stderr
     reports = runner.collect(out)
     assert reports["zipped"].score == reports["plain"].score > 0
@@ -160,8 +180,11 @@ def variant(name: str, dest: Path) -> None:
         shutil.copy(HOMEWORK / "answers.toml", dest / "answers.toml")
     elif name == "dict-service":  # stage 3 done, stage 4 not: no Pydantic model
         text = (dest / "predict.py").read_text()
-        (dest / "predict.py").write_text(text.replace("client: Client", "client: dict").replace(
-            "[client.model_dump()]", "[client]"))  # fmt: skip
+        (dest / "predict.py").write_text(
+            text.replace("client: Client", "client: dict").replace(
+                "[client.model_dump()]", "[client]"
+            )
+        )
     elif name == "broken-train":
         (dest / "train.py").write_text("raise RuntimeError('I forgot to finish this')\n")
     elif name == "train-only":  # stages 1-2 done, the rest is the starter
@@ -174,9 +197,14 @@ def variant(name: str, dest: Path) -> None:
 
 
 COHORT = {
-    "solution": 2, "unanswered": 1, "dict-service": 1,
-    "starter": 2, "broken-train": 1, "empty": 2, "train-only": 1,
-}  # fmt: skip
+    "solution": 2,
+    "unanswered": 1,
+    "dict-service": 1,
+    "starter": 2,
+    "broken-train": 1,
+    "empty": 2,
+    "train-only": 1,
+}
 
 
 def make_cohort(root: Path) -> dict[str, str]:
@@ -195,8 +223,9 @@ def make_cohort(root: Path) -> dict[str, str]:
 
 def run_batch(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "grader.cli", "batch", *args]
-    return subprocess.run(cmd, cwd=ROOT, env=data_env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)  # fmt: skip
+    return subprocess.run(
+        cmd, cwd=ROOT, env=data_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def gradebook(out: Path) -> list[list[str]]:
@@ -216,8 +245,10 @@ def differences(out: Path, alone: dict[str, Report], students: dict[str, str]) -
             other = got.get(c.id)
             if other is None or other.status != c.status:
                 output = other.output[:500] if other else ""
-                lines.append(f"{name} {c.id}: alone {c.status}, batch "
-                             f"{other.status if other else None}: {output}")  # fmt: skip
+                lines.append(
+                    f"{name} {c.id}: alone {c.status}, batch "
+                    f"{other.status if other else None}: {output}"
+                )
     return "\n".join(lines)
 
 
@@ -233,9 +264,23 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Report]:
     def one(kind: str) -> Report:
         variant(kind, root / kind)
         report = root / f"{kind}.json"
-        subprocess.run([sys.executable, "-m", "grader.cli", str(root / kind), *GRADE_ARGS,
-                        "--quiet", "--report", str(report)], cwd=ROOT, env=data_env(),
-                       capture_output=True, timeout=900, check=False)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grader.cli",
+                str(root / kind),
+                *GRADE_ARGS,
+                "--quiet",
+                "--report",
+                str(report),
+            ],
+            cwd=ROOT,
+            env=data_env(),
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
         return Report.from_json(json.loads(report.read_text()))
 
     return two_at_a_time(one, COHORT)
@@ -251,10 +296,16 @@ def test_batch_matches_alone_and_resumes_after_a_kill(
         {name: alone[kind] for name, kind in students.items()}, range(1, 8)
     )
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "grader.cli", "batch", str(tmp_path / "cohort"), "--jobs", "2",
-           "--out", str(out), *BATCH_ARGS]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=data_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = [sys.executable, "-m", "grader.cli", "batch", str(tmp_path / "cohort"), "--jobs", "2"]
+    cmd += ["--out", str(out), *BATCH_ARGS]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=data_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 1200
     while finished(out) < len(students) // 2 and proc.poll() is None:
         assert time.monotonic() < deadline, "the batch made no progress"
@@ -269,8 +320,9 @@ def test_batch_matches_alone_and_resumes_after_a_kill(
     for shard_out in shard_outs:
         shutil.copytree(out, shard_out)
 
-    resumed = run_batch(str(tmp_path / "cohort"), "--jobs", "2", "--out", str(out), "--resume",
-                        *BATCH_ARGS)  # fmt: skip
+    resumed = run_batch(
+        str(tmp_path / "cohort"), "--jobs", "2", "--out", str(out), "--resume", *BATCH_ARGS
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"{done_before} already graded" in resumed.stderr
     rows = gradebook(out)
@@ -285,8 +337,17 @@ def test_batch_matches_alone_and_resumes_after_a_kill(
 
     # The two shards, resumed apart and merged, give the same gradebook.
     for i, shard_out in enumerate(shard_outs, start=1):
-        run = run_batch(str(tmp_path / "cohort"), "--jobs", "2", "--out", str(shard_out),
-                        "--shard", f"{i}/2", "--resume", *BATCH_ARGS)  # fmt: skip
+        run = run_batch(
+            str(tmp_path / "cohort"),
+            "--jobs",
+            "2",
+            "--out",
+            str(shard_out),
+            "--shard",
+            f"{i}/2",
+            "--resume",
+            *BATCH_ARGS,
+        )
         assert run.returncode == 0, run.stderr
         assert ", 0 left;" not in run.stderr, "each shard should have had students left to grade"
     merged = tmp_path / "merged"

@@ -20,10 +20,23 @@ def test_missing_dataset_is_one_error_of_the_run(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CREDIT_DATA", "CHURN_DATA")}
     env["HOME"] = str(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "grader.cli", str(ROOT / "solutions"), "--spec", "credit",
-         "--json", str(tmp_path / "results.json")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            str(ROOT / "solutions"),
+            "--spec",
+            "credit",
+            "--json",
+            str(tmp_path / "results.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert output.count("the grader cannot run") == 1 and "CREDIT_DATA" in output

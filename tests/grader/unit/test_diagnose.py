@@ -14,5 +14,7 @@ def test_training_mistakes_are_recognised(credit_csv: Path) -> None:
     assert diagnose.trained_on_all_rows(CREDIT, data, ref.all_fit)
     assert not diagnose.trained_on_all_rows(CREDIT, data, ref.train_fit)
     assert diagnose.leaking(CREDIT, ["age", "share", "expenditure", "owner=yes"]) == [
-        "share", "expenditure"]  # fmt: skip
+        "share",
+        "expenditure",
+    ]
     assert diagnose.leaking(CREDIT, ["age", "owner=yes"]) == []

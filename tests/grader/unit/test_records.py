@@ -30,8 +30,11 @@ def test_hidden_records_stay_inside_the_stated_ranges(credit_csv: Path) -> None:
         # a bad request breaks one field only: the rest is a valid applicant
         for bad in seeded_bad_requests(CREDIT, test, rng, 12):
             rest = {k: v for k, v in bad.body.items() if k != bad.field and k in CREDIT.features}
-            assert all(CREDIT.ranges[k][0] <= v <= CREDIT.ranges[k][1]
-                       for k, v in rest.items() if k in CREDIT.ranges)  # fmt: skip
+            assert all(
+                CREDIT.ranges[k][0] <= v <= CREDIT.ranges[k][1]
+                for k, v in rest.items()
+                if k in CREDIT.ranges
+            )
     assert in_ranges(CREDIT, CREDIT.example)
 
 

@@ -23,8 +23,12 @@ def test_split_matches_sklearn(churn_csv: Path) -> None:
         "n=int(sys.argv[1]);_,t=train_test_split(list(range(n)),test_size=0.2,random_state=1);"
         "print(json.dumps(t))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(len(data.records))],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(len(data.records))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     expected = [data.records[i] for i in __import__("json").loads(out.stdout)]
     assert ours.test.records == expected
 
@@ -45,8 +49,9 @@ def test_readme_states_the_ranges() -> None:
     assert stated == {k: (float(lo), float(hi)) for k, (lo, hi) in CREDIT.ranges.items()}
 
 
-def test_dataset_found_as_the_scripts_find_it(tmp_path: Path, credit_csv: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_dataset_found_as_the_scripts_find_it(
+    tmp_path: Path, credit_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CREDIT_DATA", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(DatasetMissing, match="CREDIT_DATA"):

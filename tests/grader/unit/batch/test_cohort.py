@@ -11,11 +11,13 @@ from tests.grader_helpers import fake_report
 
 
 def test_cohort_report_lists_verdicts_and_counts_causes_only(tmp_path: Path) -> None:
-    crash = fake_report({
-        "3.1": (FAILED, 2, "`uvicorn predict:app --port 9696` exited with code 1"),
-        "3.2": (FAILED, 1, "not checked because 3.1 failed"),
-        "4.1": (FAILED, 1, "not checked because 3.1 failed"),
-    })  # fmt: skip
+    crash = fake_report(
+        {
+            "3.1": (FAILED, 2, "`uvicorn predict:app --port 9696` exited with code 1"),
+            "3.2": (FAILED, 1, "not checked because 3.1 failed"),
+            "4.1": (FAILED, 1, "not checked because 3.1 failed"),
+        }
+    )
     churn = fake_report({"1.1": (FAILED, 2, "train.py did not finish")})
     churn.verdict = "this looks like the churn service of the lessons, not the homework"
     no_engine = fake_report({"3.1": (PASSED, 2, ""), "6.9": (SKIPPED, 2, "no engine")})
@@ -44,8 +46,9 @@ def test_cohort_report_names_the_run_and_shows_every_check(tmp_path: Path) -> No
         for i in range(6)
     }
     everyone["s0"].notes = ["Graded the folder credit-card-hw/ of your upload."]
-    run = RunInfo("20261128-120000-abcdef", "2026-11-28 12:00 UTC", "credit", engine="podman",
-                  seeded=True)  # fmt: skip
+    run = RunInfo(
+        "20261128-120000-abcdef", "2026-11-28 12:00 UTC", "credit", engine="podman", seeded=True
+    )
     text = cohort.write_report(tmp_path, everyone, run).read_text()
     for png in ("scores.png", "pass-rates.png", "failures.png"):
         assert (tmp_path / "charts" / png).stat().st_size > 1000

@@ -74,9 +74,13 @@ def test_roster_rows_that_are_malformed_or_repeated_are_reported(tmp_path: Path)
         book.Roster.read(roster)
     text = str(problem.value)
     assert "5 roster row(s) to fix" in text, text
-    for said in ("line 3 has more than 3 cells", "line 4: no folder",
-                 "line 5: folder 'alice' again (line 2)", "line 6: student_id 's-1' again",
-                 "line 7: no student_id"):  # fmt: skip
+    for said in (
+        "line 3 has more than 3 cells",
+        "line 4: no folder",
+        "line 5: folder 'alice' again (line 2)",
+        "line 6: student_id 's-1' again",
+        "line 7: no student_id",
+    ):
         assert said in text, (said, text)
     roster.write_text('folder,student_id\nalice,s-1\n"eve, the second",s-5\n,,\n')
     assert sorted(book.Roster.read(roster).rows) == ["alice", "eve, the second"]

@@ -27,11 +27,17 @@ def test_a_missing_build_user_is_no_missing_engine(tmp_path: Path) -> None:
 
     out = tmp_path / "results.json"
     env = {**data_env(), "GRADER_BUILD_USER": "no-such-build-user"}
+    argv = [sys.executable, "-m", "grader.cli", str(ROOT / "solutions"), "--spec", "credit"]
+    argv += ["--only", "6", "--engine", "podman", "--json", str(out)]
     run = subprocess.run(
-        [sys.executable, "-m", "grader.cli", str(ROOT / "solutions"), "--spec", "credit",
-         "--only", "6", "--engine", "podman", "--json", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        argv,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads(out.read_text())
     valid_gradescope(results)

@@ -27,9 +27,12 @@ def test_lock_installs_from_pypi_only() -> None:
             {"name": "a", "source": {"url": "http://169.254.169.254/a.whl"}},
             {"name": "b", "source": {"git": "https://example.org/b.git"}},
             {"name": "c", "source": {"path": "/etc"}},
-            {"name": "d", "source": {"registry": "https://pypi.org/simple"},
-             "wheels": [{"url": "http://10.0.0.1/d.whl"}]},
+            {
+                "name": "d",
+                "source": {"registry": "https://pypi.org/simple"},
+                "wheels": [{"url": "http://10.0.0.1/d.whl"}],
+            },
             {"name": "e", "source": {"virtual": "."}},
         ]
-    }  # fmt: skip
+    }
     assert [f.split()[0] for f in environment.foreign_sources(lock)] == ["a", "b", "c", "d"]

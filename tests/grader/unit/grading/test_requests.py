@@ -67,7 +67,8 @@ def test_bare_nan_infinity_and_1e400_are_sent_as_json_tokens() -> None:
         value = body["income"]
         assert isinstance(value, float) and not math.isfinite(value), kind
         assert {k: v for k, v in body.items() if k != "income"} == {
-            k: v for k, v in CREDIT.example.items() if k != "income"}  # fmt: skip
+            k: v for k, v in CREDIT.example.items() if k != "income"
+        }
     assert '"income": NaN' in raw["nan_token"] and '"income": 1e400' in raw["huge_number"]
     requests = http_requests(CREDIT, draw_public(), None)
     sent = [r for r in requests if "raw" in r and r["id"].startswith("bad-")]
@@ -95,16 +96,24 @@ def test_one_wrong_bound_gets_the_same_answers_under_20_seeds(
     rejected: dict[str, list[int]] = {}
     for name in ("wrong-bound", "reference"):
         folder = variants.build(name, tmp_path)
-        subprocess.run([sys.executable, "train.py"], cwd=folder, env=data_env(), check=True,
-                       capture_output=True, timeout=600)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "train.py"],
+            cwd=folder,
+            env=data_env(),
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "uvicorn", "predict:app", "--port", str(port)]
         with server(cmd, folder, f"{url}/ping"):
             for seed in SEEDS:
                 records = draw(CREDIT, data, seed).seeded
-                requests = [{"id": f"{SEEDED}{i}", "method": "POST", "path": "/predict",
-                             "body": r} for i, r in enumerate(records)]  # fmt: skip
+                requests = [
+                    {"id": f"{SEEDED}{i}", "method": "POST", "path": "/predict", "body": r}
+                    for i, r in enumerate(records)
+                ]
                 answers = http_probe.run_requests(url, requests)
                 rejected.setdefault(name, []).append(sum(a.get("status") != 200 for a in answers))
     assert all(n > 0 for n in rejected["wrong-bound"]), rejected

@@ -11,11 +11,12 @@ from tests.grader_helpers import fake_report, valid_gradescope
 
 
 def test_gradescope_format() -> None:
-    report = Report("x", "churn", 6, 3, "test", [
+    checks = [
         CheckResult("1.1", "train.py runs", 1, 2, "passed"),
         CheckResult("1.5", "seeded", 1, 1, "failed", "fix it", hidden=True),
         CheckResult("6.9", "builds", 6, 2, "skipped", "no engine"),
-    ])  # fmt: skip
+    ]
+    report = Report("x", "churn", 6, 3, "test", checks)
     data = render.gradescope(report, render.Redactor(report.submission))
     valid_gradescope(data)  # Gradescope's documented format: no other top-level key or status
     assert (data["score"], data["extra_data"]["max_score"]) == (2, 3)
