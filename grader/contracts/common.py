@@ -232,7 +232,8 @@ def check_prediction(
 
     `names=False`: a check that does not grade the field names reads the values under
     whatever keys hold them. `run`: the server whose log tail is shown under a 5xx; an error
-    status of that server is said in full once (then "not checked because N.M failed")."""
+    status of that server is said in full once (then "not checked because N.M failed").
+    One function on purpose: the order of these questions is the order a student fixes them."""
     spec = grading.spec
     prob_name, label_name = spec.response_probability, spec.response_label
     status = answer.get("status")
