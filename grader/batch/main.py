@@ -254,8 +254,9 @@ def prepared(job: Job, out: Path, spec: str, console: Console) -> bool:
     if not job.archive:
         return True
     try:
-        job.path, job.notes = intake.prepare(intake.Student(job.name, job.path, True),
-                                             out / "uploads")  # fmt: skip
+        job.path, job.notes = intake.prepare(
+            intake.Student(job.name, job.path, True), out / "uploads"
+        )
     except intake.Refused as e:
         refused(job, spec, f"your upload {job.path.name} was not unpacked: {e}")
         console.print(f"{clean_name(job.name)}: upload refused ({e})", markup=False)
