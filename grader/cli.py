@@ -45,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print only the total")
     # `grade batch` hands each child its options here (JSON), never on the command line
     p.add_argument("--options-stdin", action="store_true", help=argparse.SUPPRESS)
+    # `grade batch --live`: the deployment's host resolves to the addresses it checked, only
+    p.add_argument("--pin-host", metavar="HOST=ADDR[,ADDR]", help=argparse.SUPPRESS)
     return p
 
 
@@ -108,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result_main(argv[1:])
     p = parser()
     args = p.parse_args(argv)
+    if args.pin_host:
+        from grader.batch.course.pinned import pin
+
+        host, _, addresses = args.pin_host.partition("=")
+        pin(host, [a for a in addresses.split(",") if a])
     with upload_folder(args.path, p) as (folder, unpacked):
         return grade_upload(p, args, folder, unpacked)
 

@@ -185,8 +185,9 @@ def _extract(archive: zipfile.ZipFile, dest: Path) -> list[str]:
     return [f"Left out of your zip (links are never unpacked): {', '.join(left_out[:5])}"]
 
 
-def _write(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, dest: Path,
-           budget: int) -> int:  # fmt: skip
+def _write(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, dest: Path, budget: int
+) -> int:
     """One entry written to `target` inside `dest`: a folder, or a file (its bytes)."""
     if info.is_dir() or stat.S_ISDIR(info.external_attr >> 16):
         target.mkdir(parents=True, exist_ok=True)

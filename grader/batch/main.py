@@ -160,29 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return REFUSED if problem.startswith("grade batch: refused") else USAGE
     if warning:
         console.print(warning, style="bold red", markup=False)
-    if args.repos:  # the checkouts, cloned in course.intake
-        everyone = [intake.Student(p.name, p) for p in course.everyone()]
-    else:
-        try:
-            found = intake.cohort(args.submissions.resolve())
-        except intake.IntakeProblem as e:
-            console.print(f"grade batch: {e}", style="red", markup=False)
-            return USAGE
-        if found.ignored:
-            shown = ", ".join(clean_name(n) for n in found.ignored[:5])
-            console.print(f"not uploads, not graded: {shown}", markup=False)
-        everyone = found.students
-    mine = shard_of(everyone, args.shard)
-    jobs = [Job(s.name, s.path, out / "students" / s.name, s.archive) for s in mine]
-    done = [j for j in jobs if args.resume and (j.out / REPORT).is_file()]
-    todo = [j for j in jobs if j not in done]
-    todo = [j for j in todo if prepared(j, out, grading.spec_name, console)]
-    shard_note = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
-    console.print(
-        f"{len(everyone)} submissions{shard_note}: {len(jobs)} to grade here, "
-        f"{len(done)} already graded, {len(todo)} left; {args.jobs} at a time",
-        markup=False,
-    )
+    try:
+        everyone = _everyone(args, course, console)
+    except intake.IntakeProblem as e:
+        console.print(f"grade batch: {e}", style="red", markup=False)
+        return USAGE
+    done, todo = _plan(args, everyone, out, grading.spec_name, console)
     run = new_run(grading, args.resume, read_run(out))
     try:
         course.stamp(run, read_run(out))  # the audit record; a resume keeps the seed
@@ -201,14 +184,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             style="yellow",
         )
         return INTERRUPTED
-    console.print(
-        f"graded {len(todo) - left} students in {time.monotonic() - started:.1f} s", markup=False
-    )
+    seconds = time.monotonic() - started
+    console.print(f"graded {len(todo) - left} students in {seconds:.1f} s", markup=False)
     finish(out, console, run, roster, course)
     if left:
         console.print(f"{left} students were interrupted: --resume grades them", style="yellow")
         return INTERRUPTED
     return 0
+
+
+def _plan(
+    args: argparse.Namespace,
+    everyone: list[intake.Student],
+    out: Path,
+    spec: str,
+    console: Console,
+) -> tuple[list[Job], list[Job]]:
+    """(the students of this shard already graded (--resume), those left to grade, their zips
+    unpacked), said in one line."""
+    mine = shard_of(everyone, args.shard)
+    jobs = [Job(s.name, s.path, out / "students" / s.name, s.archive) for s in mine]
+    done = [j for j in jobs if args.resume and (j.out / REPORT).is_file()]
+    todo = [j for j in jobs if j not in done]
+    todo = [j for j in todo if prepared(j, out, spec, console)]
+    shard_note = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
+    console.print(
+        f"{len(everyone)} submissions{shard_note}: {len(jobs)} to grade here, "
+        f"{len(done)} already graded, {len(todo)} left; {args.jobs} at a time",
+        markup=False,
+    )
+    return done, todo
+
+
+def _everyone(
+    args: argparse.Namespace, course: CourseRun, console: Console
+) -> list[intake.Student]:
+    """Every student of the cohort: the checkouts of --repos (cloned later, in course.intake),
+    or one folder or .zip each in SUBMISSIONS_DIR (`intake.IntakeProblem` if unreadable)."""
+    if args.repos:
+        return [intake.Student(p.name, p) for p in course.everyone()]
+    found = intake.cohort(args.submissions.resolve())
+    if found.ignored:
+        shown = ", ".join(clean_name(n) for n in found.ignored[:5])
+        console.print(f"not uploads, not graded: {shown}", markup=False)
+    return found.students
 
 
 def _refusal(args: argparse.Namespace, grading: options.Options) -> tuple[str, str]:
@@ -235,8 +254,9 @@ def prepared(job: Job, out: Path, spec: str, console: Console) -> bool:
     if not job.archive:
         return True
     try:
-        job.path, job.notes = intake.prepare(intake.Student(job.name, job.path, True),
-                                             out / "uploads")  # fmt: skip
+        job.path, job.notes = intake.prepare(
+            intake.Student(job.name, job.path, True), out / "uploads"
+        )
     except intake.Refused as e:
         refused(job, spec, f"your upload {job.path.name} was not unpacked: {e}")
         console.print(f"{clean_name(job.name)}: upload refused ({e})", markup=False)

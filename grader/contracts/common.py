@@ -44,9 +44,12 @@ def trained(grading: Grading) -> None:
     (charged in 1.1), the ones submitted with it."""
     run = grading.train
     if not (run.ok or grading.submitted_models):
-        caused(grading, "train",
-               f"train.py did not complete and no model.bin or pipeline.bin was submitted, so "
-               f"this cannot be checked.\n{run.describe()}")  # fmt: skip
+        caused(
+            grading,
+            "train",
+            f"train.py did not complete and no model.bin or pipeline.bin was submitted, so "
+            f"this cannot be checked.\n{run.describe()}",
+        )
 
 
 def probe_part(grading: Grading, part: str, file: str) -> dict[str, Any]:
@@ -114,8 +117,10 @@ def usable(grading: Grading, part: str) -> bool:
 def probabilities(grading: Grading, part: str, file: str) -> list[float]:
     result = probe_part(grading, part, file)
     values = result.get("probabilities")
-    expect(isinstance(values, list) and len(values) == len(grading.records.all_records),
-           f"{file} gave no probabilities for the grader's records")  # fmt: skip
+    expect(
+        isinstance(values, list) and len(values) == len(grading.records.all_records),
+        f"{file} gave no probabilities for the grader's records",
+    )
     return [float(v) for v in values]  # type: ignore[union-attr]
 
 
@@ -209,8 +214,14 @@ def read_prediction(
     once, at the check that names the fields, and the values are still graded elsewhere."""
     if prob_name in body and label_name in body:
         return body[prob_name], body[label_name], None
-    numbers = [k for k, v in body.items() if isinstance(v, int | float)
-               and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1]  # fmt: skip
+    numbers = [
+        k
+        for k, v in body.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and 0 <= v <= 1
+    ]
     bools = [k for k, v in body.items() if isinstance(v, bool)]
     prob_key = prob_name if prob_name in body else (numbers[0] if len(numbers) == 1 else None)
     label_key = label_name if label_name in body else (bools[0] if len(bools) == 1 else None)
@@ -232,7 +243,8 @@ def check_prediction(
 
     `names=False`: a check that does not grade the field names reads the values under
     whatever keys hold them. `run`: the server whose log tail is shown under a 5xx; an error
-    status of that server is said in full once (then "not checked because N.M failed")."""
+    status of that server is said in full once (then "not checked because N.M failed").
+    One function on purpose: the order of these questions is the order a student fixes them."""
     spec = grading.spec
     prob_name, label_name = spec.response_probability, spec.response_label
     status = answer.get("status")

@@ -51,9 +51,11 @@ def test_writes_model(grading: Grading) -> None:
 def test_model_loads(grading: Grading) -> None:
     part, file = stage1_model(grading)
     result = probe_part(grading, part, file)
-    expect("parts" in result or "steps" in result,
-           f"{file} loads to {result.get('type')}: pickle the tuple (dv, model), "
-           "or the fitted Pipeline")  # fmt: skip
+    expect(
+        "parts" in result or "steps" in result,
+        f"{file} loads to {result.get('type')}: pickle the tuple (dv, model), "
+        "or the fitted Pipeline",
+    )
 
 
 def training_problem(grading: Grading, result: dict[str, object], values: list[float]) -> str:

@@ -29,8 +29,11 @@ def skip_note(grading: Grading, check_id: str) -> str:
         refused = grading.dockerfile_policy
     except Exception:  # an unreadable Dockerfile: 6.1 says why
         return ""
-    return (". Besides, the grader would not build this Dockerfile:\n- " + "\n- ".join(refused)
-            if refused else "")  # fmt: skip
+    return (
+        ". Besides, the grader would not build this Dockerfile:\n- " + "\n- ".join(refused)
+        if refused
+        else ""
+    )
 
 
 @check("6.1", "base image pinned", points=1)

@@ -64,8 +64,9 @@ def test_health_path(grading: Grading) -> None:
 def _live(grading: Grading) -> HttpRun:
     run = grading.live
     if not run.started:
-        caused(grading, "live", f"{grading.options.url} did not answer: "
-                                f"{answer_text(run.get('ping'))}")  # fmt: skip
+        caused(
+            grading, "live", f"{grading.options.url} did not answer: {answer_text(run.get('ping'))}"
+        )
     return run
 
 

@@ -44,8 +44,9 @@ class Trusted:
     problems: tuple[str, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps({"site": str(self.site), "modules": self.modules,
-                           "problems": self.problems})  # fmt: skip
+        return json.dumps(
+            {"site": str(self.site), "modules": self.modules, "problems": self.problems}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Trusted:
@@ -149,8 +150,9 @@ def _check_files(site: Path, top: str, listed: dict[str, str]) -> str:
         if digest is None:
             return f"{relative} is in no allowed distribution's RECORD"
         algorithm, _, value = digest.partition("=")
-        if value and (algorithm not in hashlib.algorithms_available
-                      or _digest(path, algorithm) != value):  # fmt: skip
+        if value and (
+            algorithm not in hashlib.algorithms_available or _digest(path, algorithm) != value
+        ):
             return f"{relative} is not the file its RECORD names"
     return ""
 

@@ -72,8 +72,14 @@ def allowed(module: str, name: str) -> Any:
     if top == "numpy":
         import numpy
 
-        kinds = (numpy.generic, numpy.dtype, numpy.ndarray, numpy.random.RandomState,
-                 numpy.random.BitGenerator, numpy.random.Generator)  # fmt: skip
+        kinds = (
+            numpy.generic,
+            numpy.dtype,
+            numpy.ndarray,
+            numpy.random.RandomState,
+            numpy.random.BitGenerator,
+            numpy.random.Generator,
+        )
         return obj if issubclass(obj, kinds) else None
     from scipy import sparse
 

@@ -327,8 +327,10 @@ def _instruction_problems(ins: Instruction) -> list[str]:
                 "letters, digits and `_./:@+-` only (no quotes, `\\` or `$` variables)"
             )
         elif option.partition("=")[0][2:] not in allowed:
-            found.append(f"{where}: `{ins.keyword} {option[:80]}` is not an option the grader "
-                         "reads: remove it")  # fmt: skip
+            found.append(
+                f"{where}: `{ins.keyword} {option[:80]}` is not an option the grader "
+                "reads: remove it"
+            )
     unplaced = UNPLACED.search(rest)
     if unplaced:
         found.append(

@@ -1,9 +1,9 @@
 """What the grader builds of a student's Dockerfile: the build policy and the dependency steps.
 
-Both read the Dockerfile through the strict reader (`grader.submission.dockerfile.parse`): what the reader
-is not sure the engines read the same way is refused first, with its line. The policy then
-refuses what the course does not teach and what reaches outside the build; the dependency steps
-are what builds of different submissions may share.
+Both read the Dockerfile through the strict reader (`grader.submission.dockerfile.parse`): what the
+reader is not sure the engines read the same way is refused first, with its line. The policy then
+refuses what the course does not teach and what reaches outside the build; the dependency steps are
+what builds of different submissions may share.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ GRADESCOPE = INSTRUCTORS / "gradescope"
 # only (its `env` object), whatever the workflow sets.
 COMMAND_GRADER_ENV = ("PATH", "HOME")
 COMMAND_GRADER_FIXED = {"FORCE_COLOR": "true", "DOTNET_CLI_HOME": "/tmp", "DOTNET_NOLOGO": "true"}
-RESULT = "uv run --project grader --frozen --no-dev grade result report.json"
+RESULT = "uv run --project grader --frozen --group grader grade result report.json"
 
 
 def declared_checks() -> list[tuple[str, str, float, str | None]]:
@@ -104,7 +104,7 @@ def test_classroom_grades_once_and_gives_each_check_its_own_points() -> None:
     points: Classroom's total is the grader's, and a wrong answer costs its own point."""
     steps = workflow()["jobs"]["run-autograding-tests"]["steps"]
     grade = " ".join(grade_step()["run"].split())
-    assert "grade submission --spec credit --stage all --report report.json" in grade, grade
+    assert "grade submission --spec credit --stage all --require-sandbox --report report.json" in grade, grade
     assert grade_step().get("continue-on-error") is True, "a failed check must not stop the job"
     graded = graded_steps()
     expected = classroom_checks()
@@ -436,7 +436,11 @@ def test_gradescope_setup_honours_autograder_root(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [(c["args"][:1], c["cwd"]) for c in calls] == [(["sync"], str(root / "source"))]
+    assert [(c["args"][:1], c["cwd"]) for c in calls] == [
+        (["sync"], str(root / "source")),  # the grader's environment
+        (["run"], str(root / "source")),  # grade setup
+        (["run"], str(root / "source")),  # grade doctor
+    ]
 
 
 def test_guide_says_which_total_to_set_on_gradescope() -> None:

@@ -4,9 +4,9 @@ Each student answered their fly.io URL in answers.toml (`[flyio] url`, question 
 student is graded, the URL must be `https://APP.fly.dev` (the platform's domain, no port,
 credentials, path or query), the name must resolve to public addresses only, and a first
 `GET /ping` to one of them (certificate checked for the name) must not redirect off the domain.
-Then that student's grader gets `--url`, and runs 7.4-7.6 through `grader.batch.course.pinned`,
-which makes the name resolve to the checked addresses only: a second DNS answer cannot send
-the grader elsewhere. The probe never follows redirects. A refused or missing URL fails the
+Then that student's grader gets `--url` and `--pin-host` (`grader.batch.course.pinned`), which
+makes the name resolve to the checked addresses only: a second DNS answer cannot send the
+grader elsewhere. The probe never follows redirects. A refused or missing URL fails the
 live checks with the reason. Pre-flights run `LIVE_JOBS` at a time, each within
 `PREFLIGHT_SECONDS`; the contract's own requests are bounded as for `--url`, and run inside the
 student's grading slot (`--jobs`).
@@ -177,16 +177,7 @@ def command(plan: Plan, grader_argv: list[str]) -> list[str]:
     target = plan.target
     args = grader_argv[grader_argv.index("grader.cli") + 1 :]
     pin = f"{target.host}={','.join(target.addresses)}"
-    return [
-        sys.executable,
-        "-m",
-        "grader.batch.course.pinned",
-        pin,
-        "--",
-        *args,
-        "--url",
-        target.url,
-    ]
+    return [sys.executable, "-m", "grader.cli", "--pin-host", pin, *args, "--url", target.url]
 
 
 def refuse(report: Report, reason: str) -> Report:

@@ -35,6 +35,7 @@ STICKY = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # One declaration per option, each with its help: long, but a list read top to bottom.
     g = parser.add_argument_group("course-scale grading (see instructors/README.md)")
     g.add_argument(
         "--repos",
