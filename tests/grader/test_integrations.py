@@ -104,7 +104,9 @@ def test_classroom_grades_once_and_gives_each_check_its_own_points() -> None:
     points: Classroom's total is the grader's, and a wrong answer costs its own point."""
     steps = workflow()["jobs"]["run-autograding-tests"]["steps"]
     grade = " ".join(grade_step()["run"].split())
-    assert "grade submission --spec credit --stage all --require-sandbox --report report.json" in grade, grade
+    assert (
+        "grade submission --spec credit --stage all --require-sandbox --report report.json" in grade
+    ), grade
     assert grade_step().get("continue-on-error") is True, "a failed check must not stop the job"
     graded = graded_steps()
     expected = classroom_checks()
