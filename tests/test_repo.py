@@ -67,22 +67,19 @@ EXEMPT = {
     "batch/course/adjust.py": "tests/grader/course/test_gradebook.py (adjust, feedback)",
     "batch/course/gitrun.py": "tests/grader/course/test_repos.py (clones from a real git server)",
     "batch/course/intake.py": "tests/grader/course/test_repos.py (read_form, parse_time)",
-    "batch/course/pinned.py": "tests/grader/course/test_live.py",
+    "batch/course/pinned.py": "tests/grader/course/test_live.py (pin)",
     "batch/course/report_sections.py": "tests/grader/course/test_batch_repos.py (report.md)",
     "batch/course/run.py": "tests/grader/course/test_batch_repos.py (grade batch --repos)",
     "batch/main.py": "`grade batch` itself: tests/grader/test_batch.py, tests/grader/course/",
     # stage 6 needs a container engine
     "containers/run.py": "tests/hostile/test_attack_classes.py, test_unprivileged_container.py",
-    "containers/store.py": "tests/hostile/test_attack_classes.py (the shared store, its sweep)",
     # the pytest plugin and one submission's grading: every grading runs them
     "contracts/conftest.py": "every grading: tests/grader/test_grader_lessons.py, test_homework.py",
-    "grading/probe.py": "every grading; tests/hostile/test_safe_by_default.py (the wire protocol)",
     "grading/session.py": "every grading; tests/grader/test_homework.py (Grading's lookups)",
     "grading/stage6.py": "tests/grader/test_grader_broken.py (stage 6 with an engine)",
     "grading/timeline.py": "every grading: tests/grader/test_grader_broken.py, test_homework.py",
     # run inside the sandbox by the probe
     "probes/probe.py": "every grading; tests/hostile/test_hostile.py (the corpus)",
-    "probes/siteguard.py": "tests/hostile/test_safe_by_default.py (.pth, sitecustomize, wheels)",
     # installs packages and a user, as root, on a fresh machine
     "setup.py": "run by hand on a fresh machine; test_doctor.py checks what it sets up",
 }
