@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from support import ROOT, SHARED, dataset
+from tests.support import ROOT, SHARED, dataset
 
 
 @pytest.fixture(scope="session")
@@ -98,17 +96,16 @@ def docker_engine() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    try:
-        from test_readmes import SUMMARY
-    except ImportError:
+    # Filled by tests/lessons/test_readmes.py when it ran in this session.
+    readmes = sys.modules.get("tests.lessons.test_readmes")
+    summary = getattr(readmes, "SUMMARY", None)
+    if not summary:
         return
-    if not SUMMARY:
-        return
-    run = sum(s["run"] for s in SUMMARY.values())
-    skipped = sum(s["skipped"] for s in SUMMARY.values())
-    checked = sum(s["outputs_checked"] for s in SUMMARY.values())
+    run = sum(s["run"] for s in summary.values())
+    skipped = sum(s["skipped"] for s in summary.values())
+    checked = sum(s["outputs_checked"] for s in summary.values())
     terminalreporter.write_sep("-", "executable READMEs")
-    for readme, s in sorted(SUMMARY.items()):
+    for readme, s in sorted(summary.items()):
         terminalreporter.write_line(
             f"{readme}: {s['run']} blocks run, {s['skipped']} marked not runnable here, "
             f"{s['outputs_checked']} outputs compared"

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, copy_step, data_env, where_no_sandbox
+from grader.results.report import CheckResult, Report, parse_check_id
+from tests.support import ROOT, copy_step, data_env, where_no_sandbox
 
 GRADESCOPE_SCHEMA = ROOT / "grader" / "schemas" / "gradescope-results.schema.json"
 
@@ -59,8 +60,13 @@ def grade(path: Path, *args: str, timeout: float = 600) -> tuple[int, dict[str, 
     args = tuple(where_no_sandbox(args, path.parent))
     proc = subprocess.run(
         [sys.executable, "-m", "grader.cli", str(path), "--json", str(out), *args],
-        capture_output=True, text=True, env=data_env(), timeout=timeout, check=False, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=data_env(),
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
     assert out.is_file(), f"no results.json (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     results = json.loads(out.read_text())
     valid_gradescope(results)
@@ -117,7 +123,24 @@ def service_folder(dest: Path) -> Path:
     return target
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new))
+def fake_report(checks: dict[str, tuple[str, float, str]], name: str = "x") -> Report:
+    """A report with one check per id: {id: (status, points, output)}; x.9 checks are hidden."""
+    return Report(
+        submission=f"/home/teacher/cohort/{name}",
+        spec="credit",
+        stage=7,
+        seed=987654321,
+        isolation="test",
+        checks=[
+            CheckResult(
+                cid,
+                f"check {cid}",
+                parse_check_id(cid)[0],
+                points,
+                status,
+                output,
+                hidden=cid.endswith(".9"),
+            )
+            for cid, (status, points, output) in checks.items()
+        ],
+    )

@@ -9,6 +9,11 @@ tests/grader/fixtures/NAME/variant.toml says what the variant is:
   pretrain = "base"          the student's own model.bin/pipeline.bin, written by the base's
                              train.py before the overlay ("locked": by the overlaid train.py in
                              the environment of the variant's uv.lock)
+  [prepend] / [append]       "file" = "text": text put before / after a file of the base
+  prepare = "python code"    run in the folder once it is laid out (what the student's own
+                             tools wrote, e.g. a pickle)
+  [repository]               the folder is `folder` inside a repository (named course) that
+                             holds [repository.files]
 Every other file of the fixture folder replaces (or adds) the file of that name.
 """
 
@@ -22,7 +27,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, data_env
+from tests.support import ROOT, data_env
 
 FIXTURES = Path(__file__).resolve().parent / "grader" / "fixtures"
 
@@ -37,17 +42,29 @@ COHORT = [name for name in VARIANTS if meta(name).get("cohort", True)]
 
 
 def _train(folder: Path, python: str) -> None:
-    subprocess.run([python, "train.py"], cwd=folder, env=data_env(), check=True,
-                   capture_output=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [python, "train.py"],
+        cwd=folder,
+        env=data_env(),
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def build(name: str, dest: Path) -> Path:
-    """The submission of variant `name`, in dest/name."""
+    """The submission of variant `name`, in dest/name (dest/course/FOLDER with [repository])."""
     info = meta(name)
+    repository = info.get("repository")
+    if repository:
+        dest = dest / "course"
+        dest.mkdir()
+        for path, text in repository["files"].items():
+            (dest / path).write_text(text)
     folder = dest / name
     base = str(info.get("base", "solutions"))
     if base:
-        ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.bin")
+        ignore = shutil.ignore_patterns(".venv", "__pycache__", "*.bin", ".server.log")
         shutil.copytree(ROOT / base, folder, ignore=ignore)
     else:
         folder.mkdir(parents=True)
@@ -56,8 +73,14 @@ def build(name: str, dest: Path) -> Path:
     for path in (FIXTURES / name).iterdir():
         if path.name != "variant.toml":
             shutil.copy2(path, folder / path.name)
+    for path, text in info.get("prepend", {}).items():
+        (folder / path).write_text(text + (folder / path).read_text())
+    for path, text in info.get("append", {}).items():
+        (folder / path).write_text((folder / path).read_text() + text)
     for gone in info.get("delete", []):
         (folder / gone).unlink()
+    if "prepare" in info:
+        subprocess.run([sys.executable, "-c", info["prepare"]], cwd=folder, check=True)
     if info.get("pretrain") == "locked":
         from grader.environment import install, real_uv
 
@@ -66,4 +89,6 @@ def build(name: str, dest: Path) -> Path:
         assert env.python is not None, env.problem
         _train(folder, str(env.python))
         shutil.rmtree(scratch, ignore_errors=True)
+    if repository:
+        folder = folder.rename(dest / repository["folder"])
     return folder

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support import (
+from tests.support import (
     EXAMPLE_CUSTOMER,
     HARDENED_STEP,
     copy_step,

@@ -8,8 +8,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from containers import base_images
-from support import ROOT, shared_file
+
+from tests.engines import base_images
+from tests.support import ROOT, shared_file
 
 DEVCONTAINER = ROOT / ".devcontainer" / "devcontainer.json"
 

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env
+
+from tests.support import ROOT, data_env
 
 pytestmark = pytest.mark.slow
 
@@ -19,8 +20,12 @@ def test_run_quick(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "bench/run.py", "--quick", "--json", str(out)],
-        cwd=ROOT, env=data_env(), capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=data_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
     measured = {(p["server"], p["path"]) for p in data["throughput"] if p["runs"]}

@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import grader_variants as variants
 import pytest
-from grader_helpers import failed, grade, lost, max_score, service_folder, status
-from support import copy_step, data_env, free_port, server, two_at_a_time
+
+from tests import grader_variants as variants
+from tests.grader_helpers import failed, grade, lost, max_score, service_folder, status
+from tests.support import data_env, free_port, server, two_at_a_time
 
 pytestmark = pytest.mark.slow
 
@@ -24,56 +25,13 @@ def _variant(name: str) -> Callable[[Path], Path]:
     return lambda tmp: variants.build(name, tmp)
 
 
-def _foreign_pickle(tmp: Path) -> Path:
-    """05 with a pipeline.bin that says scikit-learn 1.5.2 wrote it."""
-    folder = copy_step("05-uv", tmp)
-    code = (
-        "import pickle, sklearn.base; sklearn.base.__version__ = '1.5.2';"
-        "from sklearn.linear_model import LogisticRegression;"
-        "pickle.dump(LogisticRegression(), open('pipeline.bin', 'wb'))"
-    )
-    subprocess.run([sys.executable, "-c", code], cwd=folder, check=True)
-    return folder
-
-
-def _never_listens(tmp: Path) -> Path:
-    folder = copy_step("03-fastapi", tmp)
-    predict = folder / "predict.py"
-    predict.write_text("import time\ntime.sleep(3600)\n" + predict.read_text())
-    return folder
-
-
-def _uv_init_in_a_workspace(tmp: Path) -> Path:
-    """The homework folder inside a course repository whose pyproject.toml took it in as a
-    workspace member (`uv init` without --no-workspace)."""
-    repo = tmp / "course"
-    repo.mkdir()
-    (repo / "pyproject.toml").write_text(
-        '[project]\nname = "course"\nversion = "0"\n\n[tool.uv.workspace]\nmembers = ["homework"]\n'
-    )
-    folder = variants.build("uv-init-workspace", repo)
-    return folder.rename(repo / "homework")
-
-
-def _kills_its_loader(tmp: Path) -> Path:
-    folder = copy_step("04-pydantic", tmp)
-    train = folder / "train.py"
-    train.write_text(
-        train.read_text()
-        + "\n\nimport os as _os\n\n\nclass _Abort:\n    def __reduce__(self):\n"
-        + "        return (_os.abort, ())\n\n\n"
-        + "with open('model.bin', 'wb') as _f:\n    pickle.dump(_Abort(), _f)\n"
-    )
-    return folder
-
-
 # name: (how to build the submission, grade arguments); graded two at a time, once a module
 GRADINGS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     "lax-numbers": (_variant("lax-numbers"), (*CREDIT, "--stage", "4", "--only", "4")),
     "owner-as-str": (_variant("owner-as-str"), (*CREDIT, "--stage", "4", "--only", "4")),
     "pickle-version": (_variant("pickle-version"), (*CREDIT, "--stage", "5", "--only", "5")),
     "lock-without-pandas": (_variant("lock-without-pandas"), (*CREDIT, "--stage", "5")),
-    "foreign-pickle": (_foreign_pickle, ("--stage", "5", "--only", "5")),
+    "foreign-pickle": (_variant("foreign-pickle"), ("--stage", "5", "--only", "5")),
     "missing-lock": (_variant("missing-lock"), (*CREDIT, "--stage", "5", "--only", "5")),
     "stale-lock": (_variant("stale-lock"), (*CREDIT, "--stage", "5", "--only", "5")),
     **{
@@ -86,7 +44,7 @@ GRADINGS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
         _variant("misspelt-dependency"),
         (*CREDIT, "--stage", "5", "--only", "5"),
     ),
-    "uv-init-workspace": (_uv_init_in_a_workspace, (*CREDIT, "--stage", "5", "--only", "5")),
+    "uv-init-workspace": (_variant("uv-init-workspace"), (*CREDIT, "--stage", "5", "--only", "5")),
     **{  # before: 3.5 passed with seed 1 and failed with seed 12345
         f"wrong-bound-seed-{seed}": (
             _variant("wrong-bound"),
@@ -94,8 +52,11 @@ GRADINGS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
         )
         for seed in ("1", "12345")
     },
-    "never-listens": (_never_listens, ("--stage", "3", "--only", "3", "--start-seconds", "8")),
-    "kills-its-loader": (_kills_its_loader, ("--stage", "4")),
+    "never-listens": (
+        _variant("never-listens"),
+        ("--stage", "3", "--only", "3", "--start-seconds", "8"),
+    ),
+    "kills-its-loader": (_variant("kills-its-loader"), ("--stage", "4")),
 }
 
 

@@ -21,10 +21,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import grader_variants as variants
 import pytest
-from grader_helpers import failed, lost, max_score, status, valid_gradescope
-from support import ROOT, data_env
+
+from tests import grader_variants as variants
+from tests.grader_helpers import failed, lost, max_score, status, valid_gradescope
+from tests.support import ROOT, data_env
 
 pytestmark = pytest.mark.slow
 
@@ -121,8 +122,9 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = root / "out"
     options = ["--spec", "credit", "--engine", "none", "--jobs", "2", "--start-seconds", "30"]
     cmd = [sys.executable, "-m", "grader.cli", "batch", str(cohort), *options, "--out", str(out)]
-    run = subprocess.run(cmd, cwd=ROOT, env=data_env(), capture_output=True, text=True,
-                         timeout=3600, check=False)  # fmt: skip
+    run = subprocess.run(
+        cmd, cwd=ROOT, env=data_env(), capture_output=True, text=True, timeout=3600, check=False
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     assert not list(root.rglob("escaped.py")), "the refused zip wrote outside its folder"
     shutil.rmtree(out / "uploads", ignore_errors=True)  # the unpacked zips: not needed now

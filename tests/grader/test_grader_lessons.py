@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grader_helpers import failed, grade, max_score, status
-from support import ROOT, STEPS, copy_step
+
+from tests.grader_helpers import failed, grade, max_score, status
+from tests.support import ROOT, STEPS, copy_step
 
 STAGES = {step: n for n, step in enumerate(STEPS, start=1)}
 NO_ENGINE = [s for s in STEPS if STAGES[s] <= 5]

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grader_helpers import failed, grade, max_score, status
-from support import ROOT, data_env, dataset, free_port, http, python, server
 
 from grader.homework import CLIENT_A, CLIENT_B, CLIENT_C, QUESTIONS
+from tests.grader_helpers import failed, grade, max_score, status
+from tests.support import ROOT, data_env, dataset, free_port, http, python, server
 
 HOMEWORK, SOLUTIONS = ROOT / "homework", ROOT / "solutions"
 IGNORE = shutil.ignore_patterns("*.bin", ".venv", "__pycache__", ".server.log")
@@ -69,8 +69,17 @@ def test_readme_states_the_clients_the_grader_uses() -> None:
 def test_homework_and_solution_files() -> None:
     for name in ("train.py", "predict.py", "Dockerfile", "answers.toml", "README.md"):
         assert (HOMEWORK / name).is_file(), name
-    for name in ("train.py", "predict.py", "pyproject.toml", "uv.lock", ".python-version",
-                 "Dockerfile", ".dockerignore", "fly.toml", "answers.toml"):  # fmt: skip
+    for name in (
+        "train.py",
+        "predict.py",
+        "pyproject.toml",
+        "uv.lock",
+        ".python-version",
+        "Dockerfile",
+        ".dockerignore",
+        "fly.toml",
+        "answers.toml",
+    ):
         assert (SOLUTIONS / name).is_file(), name
     assert (SOLUTIONS / ".python-version").read_text().strip() == "3.13"
     assert ".venv" in (SOLUTIONS / ".dockerignore").read_text().split()
@@ -95,8 +104,14 @@ def measured_answers(work: Path) -> dict[str, dict[str, Any]]:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    run = subprocess.run([python(), "train.py"], cwd=work, env=data_env(), capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [python(), "train.py"],
+        cwd=work,
+        env=data_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     with (work / "model.bin").open("rb") as f:
         dv, model = pickle.load(f)
@@ -129,9 +144,10 @@ def measured_answers(work: Path) -> dict[str, dict[str, Any]]:
     lock = toml(work / "uv.lock")
     sklearn = next(p for p in lock["package"] if p["name"] == "scikit-learn")
     wheel = next(
-        w for w in sklearn["wheels"]
+        w
+        for w in sklearn["wheels"]
         if re.search(r"cp313-cp313-manylinux[^/]*x86_64[^/]*\.whl$", w["url"])
-    )  # fmt: skip
+    )
     return {
         "train": {
             "auc": auc_of(features, fit=False),
@@ -171,8 +187,15 @@ def test_solution_full_marks_and_its_answers_are_true(tmp_path: Path) -> None:
             else:
                 assert given == value, f"[{section}] {key}: {given!r} vs measured {value!r}"
 
-    code, results, out = grade(copy(SOLUTIONS, tmp_path / "solution"), "--spec", "credit",
-                               "--stage", "all", "--engine", "none")  # fmt: skip
+    code, results, out = grade(
+        copy(SOLUTIONS, tmp_path / "solution"),
+        "--spec",
+        "credit",
+        "--stage",
+        "all",
+        "--engine",
+        "none",
+    )
     assert code == 0 and not failed(results), out
     assert results["score"] == max_score(results) > 50, out
     answered = {t["extra_data"]["check"] for t in results["tests"] if status(t) == "passed"}
@@ -195,8 +218,15 @@ def test_solution_full_marks_and_its_answers_are_true(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_starter_scores_at_most_ten_percent(tmp_path: Path) -> None:
-    code, results, out = grade(copy(HOMEWORK, tmp_path / "starter"), "--spec", "credit",
-                               "--stage", "all", "--engine", "none")  # fmt: skip
+    code, results, out = grade(
+        copy(HOMEWORK, tmp_path / "starter"),
+        "--spec",
+        "credit",
+        "--stage",
+        "all",
+        "--engine",
+        "none",
+    )
     assert code == 1
     assert max_score(results) > 50, out
     assert results["score"] <= 0.10 * max_score(results), out
@@ -206,9 +236,19 @@ def test_starter_scores_at_most_ten_percent(tmp_path: Path) -> None:
 @pytest.mark.container
 def test_solution_image_full_marks_and_size(tmp_path: Path, container_engine: str) -> None:
     """Stage 6 with a real build: every check passes, the image size answer included."""
-    code, results, out = grade(copy(SOLUTIONS, tmp_path / "solution"), "--spec", "credit",
-                               "--stage", "all", "--only", "6", "--engine", container_engine,
-                               "--docker", timeout=1500)  # fmt: skip
+    code, results, out = grade(
+        copy(SOLUTIONS, tmp_path / "solution"),
+        "--spec",
+        "credit",
+        "--stage",
+        "all",
+        "--only",
+        "6",
+        "--engine",
+        container_engine,
+        "--docker",
+        timeout=1500,
+    )
     assert code == 0 and not failed(results), out
     statuses = {t["extra_data"]["check"]: status(t) for t in results["tests"]}
     assert statuses["6.9"] == statuses["6.10"] == statuses["6.50"] == "passed", statuses
@@ -254,11 +294,17 @@ def test_documented_grading_commands_work_at_every_stage(tmp_path: Path) -> None
     base = Path(getattr(sys, "_base_executable", sys.executable)).resolve().parent
     env = {**data_env(), "PATH": f"{Path(uv).parent}:{base}:/usr/bin:/bin"}
     for args in (["--project", str(ROOT)], []):
+        argv = [uv, "run", *args, "--group", "grader", "grade", "."]
+        argv += ["--spec", "credit", "--stage", "1"]
         proc = subprocess.run(
-            [uv, "run", *args, "--group", "grader", "grade", ".", "--spec", "credit",
-             "--stage", "1"],
-            cwd=student, env=env, capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            argv,
+            cwd=student,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         if args:
             assert proc.returncode == 0 and "Total: " in proc.stdout, proc.stdout + proc.stderr
         else:  # what the README no longer says, and why

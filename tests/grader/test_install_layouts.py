@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grader_helpers import failed, grade, max_score, status, valid_gradescope
-from support import ROOT
+
+from tests.grader_helpers import failed, grade, max_score, status, valid_gradescope
+from tests.support import ROOT
 
 SOLUTIONS = ROOT / "solutions"
 GRADESCOPE = ROOT / "instructors" / "gradescope"

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grader_helpers import max_score, valid_gradescope
-from support import ROOT, data_env
 
 from grader import options
 from grader.results.report import CheckResult, Report, parse_check_id
+from tests.grader_helpers import max_score, valid_gradescope
+from tests.support import ROOT, data_env
 
 HOMEWORK, SOLUTIONS = ROOT / "homework", ROOT / "solutions"
 INSTRUCTORS = ROOT / "instructors"
@@ -44,8 +44,10 @@ def declared_checks() -> list[tuple[str, str, float, str | None]]:
     for module in sorted((ROOT / "grader" / "contracts").glob("test_*.py")):
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check":
-                args = [ast.literal_eval(a) if isinstance(a, ast.Constant) else ast.unparse(a)
-                        for a in node.args]  # fmt: skip
+                args = [
+                    ast.literal_eval(a) if isinstance(a, ast.Constant) else ast.unparse(a)
+                    for a in node.args
+                ]
                 kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
                 points = kwargs.get("points", args[2] if len(args) > 2 else None)
                 found.append((str(args[0]), str(args[1]), float(points), kwargs.get("needs")))
@@ -77,10 +79,18 @@ def graded_steps() -> list[dict[str, Any]]:
 
 def test_classroom_workflow_is_a_valid_github_workflow() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-         str(WORKFLOW)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(WORKFLOW),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -94,7 +104,9 @@ def test_classroom_grades_once_and_gives_each_check_its_own_points() -> None:
     points: Classroom's total is the grader's, and a wrong answer costs its own point."""
     steps = workflow()["jobs"]["run-autograding-tests"]["steps"]
     grade = " ".join(grade_step()["run"].split())
-    assert "grade submission --spec credit --stage all --require-sandbox --report report.json" in grade, grade
+    assert (
+        "grade submission --spec credit --stage all --require-sandbox --report report.json" in grade
+    ), grade
     assert grade_step().get("continue-on-error") is True, "a failed check must not stop the job"
     graded = graded_steps()
     expected = classroom_checks()
@@ -123,17 +135,23 @@ def test_classroom_pins_the_graders_version() -> None:
 
 def test_grade_result_tells_whether_checks_passed(tmp_path: Path) -> None:
     """What each Classroom step runs: exit 0 only if every named check passed."""
-    report = Report("x", "credit", 7, 0, "test", [
+    checks = [
         CheckResult("1.1", "train.py runs", 1, 2, "passed"),
         CheckResult("1.52", "answer 1.c", 1, 1, "failed", "you answered 0.5"),
         CheckResult("6.9", "the image builds", 6, 2, "skipped", "no engine"),
-    ])  # fmt: skip
+    ]
+    report = Report("x", "credit", 7, 0, "test", checks)
     path = tmp_path / "report.json"
     path.write_text(json.dumps(report.to_json()))
 
     def result(*ids: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "grader.cli", "result", str(path), *ids],
-                              cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "grader.cli", "result", str(path), *ids],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     assert result("1.1").returncode == 0
     wrong = result("1.52")
@@ -142,9 +160,13 @@ def test_grade_result_tells_whether_checks_passed(tmp_path: Path) -> None:
     assert result("6.9").returncode == 1, "a check not graded earns nothing"
     assert result("2.1").returncode == 1 and "not graded" in result("2.1").stdout
     (tmp_path / "garbage.json").write_text("{")
-    broken = subprocess.run([sys.executable, "-m", "grader.cli", "result",
-                             str(tmp_path / "garbage.json"), "1.1"], cwd=ROOT,
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    broken = subprocess.run(
+        [sys.executable, "-m", "grader.cli", "result", str(tmp_path / "garbage.json"), "1.1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert broken.returncode == 1 and "no readable report" in broken.stderr
 
 
@@ -169,8 +191,12 @@ def test_classroom_workflow_triggers_actions_and_grader_source() -> None:
 
 def test_grader_bundle_holds_the_grader_only(tmp_path: Path) -> None:
     dest = tmp_path / "grader-public"
-    run = subprocess.run(["bash", str(INSTRUCTORS / "bundle_grader.sh"), str(dest)],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    run = subprocess.run(
+        ["bash", str(INSTRUCTORS / "bundle_grader.sh"), str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     names = sorted(p.name for p in dest.iterdir())
     assert names == [".python-version", "README.md", "grader", "pyproject.toml", "uv.lock"]
@@ -186,21 +212,39 @@ def test_classroom_commands_run_with_the_command_graders_environment(tmp_path: P
     Docker) is left out here: the Grade step runs with --engine none and the checks that need
     an engine are not run."""
     workspace = tmp_path / "workspace"
-    shutil.copytree(SOLUTIONS, workspace / "submission",
-                    ignore=shutil.ignore_patterns("*.bin", ".venv", "__pycache__"))  # fmt: skip
-    subprocess.run(["bash", str(INSTRUCTORS / "bundle_grader.sh"), str(workspace / "grader")],
-                   check=True, capture_output=True)  # fmt: skip
+    shutil.copytree(
+        SOLUTIONS,
+        workspace / "submission",
+        ignore=shutil.ignore_patterns("*.bin", ".venv", "__pycache__"),
+    )
+    subprocess.run(
+        ["bash", str(INSTRUCTORS / "bundle_grader.sh"), str(workspace / "grader")],
+        check=True,
+        capture_output=True,
+    )
     (workspace / "data").mkdir()
     shutil.copy(data_env()["CREDIT_DATA"], workspace / "data" / "AER_credit_card_data.csv")
     setup_env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    sync = subprocess.run(["uv", "sync", "--locked", "--group", "grader"],
-                          cwd=workspace / "grader", env=setup_env, capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    sync = subprocess.run(
+        ["uv", "sync", "--locked", "--group", "grader"],
+        cwd=workspace / "grader",
+        env=setup_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert sync.returncode == 0, sync.stderr[-2000:]
     env = {k: os.environ[k] for k in COMMAND_GRADER_ENV} | COMMAND_GRADER_FIXED
     grade = " ".join(grade_step()["run"].split()) + " --engine none"
-    run = subprocess.run(["sh", "-c", grade], cwd=workspace, env=env, capture_output=True,
-                         text=True, timeout=900, check=False)  # fmt: skip
+    run = subprocess.run(
+        ["sh", "-c", grade],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert run.returncode == 0, f"{grade}\n{run.stdout[-3000:]}"
     valid_gradescope(json.loads((workspace / "results.json").read_text()))
     engine = {cid for cid, _, _, needs in declared_checks() if needs == "engine"}
@@ -209,8 +253,15 @@ def test_classroom_commands_run_with_the_command_graders_environment(tmp_path: P
         command = step["with"]["command"]
         if command.split()[-1] in engine:
             continue
-        run = subprocess.run(["sh", "-c", command], cwd=workspace, env=env, capture_output=True,
-                             text=True, timeout=120, check=False)  # fmt: skip
+        run = subprocess.run(
+            ["sh", "-c", command],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert run.returncode == 0, f"{shlex.quote(command)}\n{run.stdout[-3000:]}"
         earned += float(step["with"]["max-score"])
     expected = sum(v for cid, v in classroom_checks().items() if cid not in engine)
@@ -221,12 +272,23 @@ def test_autograder_zip(tmp_path: Path) -> None:
     out = tmp_path / "autograder.zip"
     run = subprocess.run(
         ["bash", str(GRADESCOPE / "make_autograder.sh"), "1234"],
-        env={**os.environ, "OUT": str(out)}, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env={**os.environ, "OUT": str(out)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     names = set(zipfile.ZipFile(out).namelist())
-    for name in ("setup.sh", "run_autograder", "pyproject.toml", "uv.lock", ".python-version",
-                 "grader/cli.py", "grader/contracts/test_answers.py", "seed.txt"):  # fmt: skip
+    for name in (
+        "setup.sh",
+        "run_autograder",
+        "pyproject.toml",
+        "uv.lock",
+        ".python-version",
+        "grader/cli.py",
+        "grader/contracts/test_answers.py",
+        "seed.txt",
+    ):
         assert name in names, name
     assert not any("__pycache__" in n or n.startswith(("solutions", "homework")) for n in names)
     assert zipfile.ZipFile(out).read("seed.txt").decode().strip() == "1234"
@@ -241,8 +303,14 @@ def test_gradescope_entry_writes_results_json(tmp_path: Path) -> None:
     (root / "submission" / "__MACOSX" / "homework").mkdir(parents=True)
     (root / "submission" / "__MACOSX" / "homework" / "._train.py").write_bytes(b"\0\5\26\7")
     env = {**data_env(), "AUTOGRADER_ROOT": str(root), "GRADER_SOURCE": str(ROOT)}
-    run = subprocess.run(["bash", str(GRADESCOPE / "run_autograder")], env=env,
-                         capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    run = subprocess.run(
+        ["bash", str(GRADESCOPE / "run_autograder")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads((root / "results" / "results.json").read_text())
     valid_gradescope(results)
@@ -265,8 +333,14 @@ def test_gradescope_entry_reports_a_broken_grader(tmp_path: Path) -> None:
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env |= {"AUTOGRADER_ROOT": str(root), "UV_OFFLINE": "1", "PATH": path}
-    run = subprocess.run(["bash", str(GRADESCOPE / "run_autograder")], env=env,
-                         capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    run = subprocess.run(
+        ["bash", str(GRADESCOPE / "run_autograder")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0
     results = json.loads((root / "results" / "results.json").read_text())
     valid_gradescope(results)
@@ -298,9 +372,13 @@ def test_gradescope_seed_round_trips(tmp_path: Path, seed: str) -> None:
     only its owner reads (--seed-file, never on a command line); the grader reads it as the
     same integer `grade batch --seed` takes."""
     out = tmp_path / "autograder.zip"
-    made = subprocess.run(["bash", str(GRADESCOPE / "make_autograder.sh"), seed],
-                          env={**os.environ, "OUT": str(out)}, capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    made = subprocess.run(
+        ["bash", str(GRADESCOPE / "make_autograder.sh"), seed],
+        env={**os.environ, "OUT": str(out)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert made.returncode == 0, made.stderr
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
@@ -309,10 +387,20 @@ def test_gradescope_seed_round_trips(tmp_path: Path, seed: str) -> None:
         assert z.getinfo("seed.txt").external_attr >> 16 & 0o077 == 0, "seed.txt readable by all"
     fake_uv(tmp_path / "bin")
     log = tmp_path / "uv.log"
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "FAKE_UV_LOG": str(log),
-           "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    run = subprocess.run(["bash", str(GRADESCOPE / "run_autograder")], env=env,
-                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    env = {
+        **os.environ,
+        "AUTOGRADER_ROOT": str(root),
+        "FAKE_UV_LOG": str(log),
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }
+    run = subprocess.run(
+        ["bash", str(GRADESCOPE / "run_autograder")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     (call,) = [json.loads(line) for line in log.read_text().splitlines()]
     assert "--seed" not in call["args"] and seed not in call["args"]
@@ -334,10 +422,20 @@ def test_gradescope_setup_honours_autograder_root(tmp_path: Path) -> None:
         (tmp_path / "bin" / tool).write_text(f"#!/bin/sh\n{script}\n")
         (tmp_path / "bin" / tool).chmod(0o755)
     log = tmp_path / "uv.log"
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "FAKE_UV_LOG": str(log),
-           "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    run = subprocess.run(["bash", str(GRADESCOPE / "setup.sh")], env=env, capture_output=True,
-                         text=True, timeout=60, check=False)  # fmt: skip
+    env = {
+        **os.environ,
+        "AUTOGRADER_ROOT": str(root),
+        "FAKE_UV_LOG": str(log),
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }
+    run = subprocess.run(
+        ["bash", str(GRADESCOPE / "setup.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(c["args"][:1], c["cwd"]) for c in calls] == [

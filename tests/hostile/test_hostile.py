@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_tools import trained_step
-from support import ROOT, data_env, selected, two_at_a_time
 
 from grader.sandbox import bwrap_available
-from hostile.corpus import CASES, S1, Case, Context, rce_canaries
+from tests.hostile.corpus import CASES, S1, Case, Context, rce_canaries
+from tests.service_tools import trained_step
+from tests.support import ROOT, data_env, selected, two_at_a_time
 
 pytestmark = pytest.mark.slow
 

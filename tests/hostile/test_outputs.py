@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env, where_no_sandbox
+
+from tests.support import ROOT, data_env, where_no_sandbox
 
 SEED = "987654321"
 FORMULA = '=HYPERLINK("attacker.example","click")+1'

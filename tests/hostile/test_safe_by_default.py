@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env
 
 from grader import options, preflight
 from grader.environment import install, real_uv, trust
@@ -26,6 +25,7 @@ from grader.grading import probe
 from grader.probes import model_probe
 from grader.sandbox import Sandbox, bwrap_available, owned
 from grader.sandbox.uids import SandboxUid
+from tests.support import ROOT, data_env
 
 SANDBOXED = bwrap_available() is not None
 AS_ROOT = os.geteuid() == 0

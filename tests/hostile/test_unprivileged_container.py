@@ -15,9 +15,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import ROOT, dataset
 
 from grader.environment import real_uv
+from tests.support import ROOT, dataset
 
 STUDENT = textwrap.dedent("""
     import os, sys, time

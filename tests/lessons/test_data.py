@@ -16,7 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support import ALL_STEPS, ROOT, python
+
+from tests.support import ALL_STEPS, ROOT, python
 
 TRAIN = ROOT / "01-train" / "train.py"
 # Where the download helper caches the CSV (train.py, "Where the data comes from").

@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from containers import (
+
+from tests.engines import (
     base_images,
     build,
     cmd_port,
@@ -18,7 +19,7 @@ from containers import (
     running,
     trained_copy,
 )
-from support import EXAMPLE_CUSTOMER, ROOT, http
+from tests.support import EXAMPLE_CUSTOMER, ROOT, http
 
 STEP = ROOT / "06-docker"
 

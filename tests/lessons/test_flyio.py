@@ -14,7 +14,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from containers import (
+
+from tests.engines import (
     build,
     cmd_port,
     expected_probability,
@@ -23,7 +24,7 @@ from containers import (
     running,
     trained_copy,
 )
-from support import EXAMPLE_CUSTOMER, ROOT, http
+from tests.support import EXAMPLE_CUSTOMER, ROOT, http
 
 STEP = ROOT / "07-flyio"
 # The fly.toml schema ships with the grader (its copy is the one the grader checks against).

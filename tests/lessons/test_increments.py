@@ -7,7 +7,8 @@ import itertools
 from pathlib import Path
 
 import pytest
-from support import ALL_STEPS, ROOT
+
+from tests.support import ALL_STEPS, ROOT
 
 IGNORED = {".venv", "__pycache__", ".server.log", ".pytest_cache"}
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from containers import build, image_tag, running
-from grader_helpers import grade
-from support import EXAMPLE_CUSTOMER, copy_step, data_env, free_port, http, python, server
+
+from tests.engines import build, image_tag, running
+from tests.grader_helpers import grade
+from tests.support import EXAMPLE_CUSTOMER, copy_step, data_env, free_port, http, python, server
 
 STEP = "09-onnx"
 TOLERANCE = 1e-6  # ONNX Runtime computes in float32, scikit-learn in float64
@@ -38,8 +39,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch copy of 09-onnx after `python train.py` (pipeline.bin and pipeline.onnx)."""
     folder = copy_step(STEP, tmp_path_factory.mktemp("onnx"))
     (folder / "pipeline.onnx").unlink(missing_ok=True)
-    result = subprocess.run([python(), "train.py"], cwd=folder, env=data_env(),
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [python(), "train.py"],
+        cwd=folder,
+        env=data_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "they agree within 1e-6" in result.stdout
     return folder
@@ -108,8 +115,9 @@ def test_bad_model_file_is_a_clear_error(
         (folder / "pipeline.onnx").write_bytes(content)
     # What the service's lifespan runs at start-up (importing predict.py loads nothing).
     load = "import predict; predict.load_model(predict.ONNX_FILE)"
-    result = subprocess.run([python(), "-c", load], cwd=folder,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [python(), "-c", load], cwd=folder, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -120,10 +128,16 @@ def test_bad_model_file_is_a_clear_error(
 def test_image_serves_without_training_libraries(trained: Path, container_engine: str) -> None:
     tag = image_tag(STEP)
     build(container_engine, trained, tag)
-    probe = "import importlib.util as u; print([m for m in ('sklearn', 'scipy', 'pandas', " \
-        "'skl2onnx') if u.find_spec(m)])"  # fmt: skip
-    found = subprocess.run([container_engine, "run", "--rm", tag, "python", "-c", probe],
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    probe = (
+        "import importlib.util as u; print([m for m in ('sklearn', 'scipy', 'pandas', "
+        "'skl2onnx') if u.find_spec(m)])"
+    )
+    found = subprocess.run(
+        [container_engine, "run", "--rm", tag, "python", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "[]", f"the image holds {found.stdout.strip()}"
     with running(container_engine, tag, 9696) as (_, base):

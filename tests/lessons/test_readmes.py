@@ -12,8 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from readme_blocks import Block, diff_blocks, diff_problems, missing_lines, parse
-from support import ROOT, data_env, port_is_free, stop, wait_http
+
+from tests.readme_blocks import Block, diff_blocks, diff_problems, missing_lines, parse
+from tests.support import ROOT, data_env, port_is_free, stop, wait_http
 
 READMES = sorted(
     p.relative_to(ROOT)

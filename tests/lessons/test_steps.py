@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from support import (
+
+from tests.support import (
     ALL_STEPS,
     EXAMPLE_CUSTOMER,
     ROOT,

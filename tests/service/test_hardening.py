@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from grader_helpers import grade
-from service_tools import service, trained_step
-from support import EXAMPLE_CUSTOMER, HARDENED_STEP, copy_step, step_client
+
+from tests.grader_helpers import grade
+from tests.service_tools import service, trained_step
+from tests.support import EXAMPLE_CUSTOMER, HARDENED_STEP, copy_step, step_client
 
 if TYPE_CHECKING:  # imported where used: collecting this file stays fast
     from fastapi.testclient import TestClient

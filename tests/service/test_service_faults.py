@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from service_tools import (
+
+from tests.service_tools import (
     FINAL_STEP,
     LoadResult,
     predict_body,
@@ -28,7 +29,7 @@ from service_tools import (
     trained_step,
     uvicorn_cmd,
 )
-from support import EXAMPLE_CUSTOMER, free_port, http, python, stop, wait_http
+from tests.support import EXAMPLE_CUSTOMER, free_port, http, python, stop, wait_http
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_tools import FINAL_STEP, FULL, service, trained_step
-from support import http
+
+from tests.service_tools import FINAL_STEP, FULL, service, trained_step
+from tests.support import http
 
 STEPS = [FINAL_STEP]
 EXAMPLES_PER_OPERATION = 450 if FULL else 60

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from service_tools import FINAL_STEP, FULL, percentile, run_load, service, trained_step
+
+from tests.service_tools import FINAL_STEP, FULL, percentile, run_load, service, trained_step
 
 CLIENTS = 50
 REQUESTS = 10_000 if FULL else 3_000

@@ -15,11 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import GitServer
-from support import ROOT, data_env
-from test_repos import BEFORE, DEADLINE
 
 from grader.batch.course import TEST_ONLY_LOOPBACK
+from tests.grader.course.conftest import GitServer
+from tests.grader.course.test_repos import BEFORE, DEADLINE
+from tests.support import ROOT, data_env
 
 SOLUTION = {
     p.name: p.read_text()

@@ -17,11 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support import ROOT, data_env, free_port, server, uvicorn_cmd
 
 from grader.batch.course import TEST_ONLY_LOOPBACK, live, pinned
 from grader.batch.course.addresses import Refused
 from grader.results.report import FAILED, SKIPPED, CheckResult, Report
+from tests.support import ROOT, data_env, free_port, server, uvicorn_cmd
 
 PUBLIC = lambda host, port: ["66.241.124.10"]  # noqa: E731 - fly.io's kind of address
 

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import GitServer
 
 from grader.batch.course import repos
 from grader.batch.course.addresses import Refused, is_public, public_addresses
 from grader.batch.course.gitrun import Limits
 from grader.batch.course.intake import folder_name, parse_time, read_form
+from tests.grader.course.conftest import GitServer
 
 DEADLINE = datetime(2027, 1, 15, 23, 59, 59, tzinfo=UTC)
 BEFORE, AFTER = DEADLINE - timedelta(days=2), DEADLINE + timedelta(hours=3)

@@ -9,9 +9,8 @@ import re
 import shutil
 from pathlib import Path
 
-from support import ROOT
-
 from grader.batch.course import similarity
+from tests.support import ROOT
 
 RENAMES = {
     "df": "frame",

@@ -13,13 +13,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import ROOT
 
 from grader import intake
+from tests.support import ROOT
 
 
-def make_zip(path: Path, entries: dict[str, bytes | str], links: dict[str, str] | None = None
-             ) -> Path:  # fmt: skip
+def make_zip(
+    path: Path, entries: dict[str, bytes | str], links: dict[str, str] | None = None
+) -> Path:
     """A zip with `entries` (name: content; a name ending in / is a folder) and symlink
     entries (name: target), as `zip -y` stores them."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -33,12 +34,15 @@ def make_zip(path: Path, entries: dict[str, bytes | str], links: dict[str, str] 
 
 
 def test_a_zip_is_unpacked_into_a_folder_of_its_own(tmp_path: Path) -> None:
-    archive = make_zip(tmp_path / "alice.zip", {
-        "credit-card-hw/train.py": "print('hi')\n",
-        "credit-card-hw/.venv/lib/big.bin": b"x" * 100,
-        "__MACOSX/credit-card-hw/._train.py": b"\0\5\26\7",
-        "credit-card-hw/data/": "",
-    })  # fmt: skip
+    archive = make_zip(
+        tmp_path / "alice.zip",
+        {
+            "credit-card-hw/train.py": "print('hi')\n",
+            "credit-card-hw/.venv/lib/big.bin": b"x" * 100,
+            "__MACOSX/credit-card-hw/._train.py": b"\0\5\26\7",
+            "credit-card-hw/data/": "",
+        },
+    )
     dest = tmp_path / "out" / "alice"
     dest.parent.mkdir()
     assert intake.unpack(archive, dest) == []
@@ -126,8 +130,9 @@ def test_a_name_given_twice_or_encrypted_entries_are_refused(tmp_path: Path) -> 
 
 def test_a_zip_inside_the_zip_is_unpacked_once_more(tmp_path: Path) -> None:
     inner = make_zip(tmp_path / "inner.zip", {"credit-card-hw/train.py": "ok\n"})
-    outer = make_zip(tmp_path / "outer.zip", {
-        "hw.zip": inner.read_bytes(), "__MACOSX/._hw.zip": b"\0"})  # fmt: skip
+    outer = make_zip(
+        tmp_path / "outer.zip", {"hw.zip": inner.read_bytes(), "__MACOSX/._hw.zip": b"\0"}
+    )
     dest = tmp_path / "student"
     notes = intake.unpack(outer, dest)
     assert (dest / "credit-card-hw" / "train.py").read_text() == "ok\n"
@@ -154,8 +159,11 @@ def test_a_cohort_of_folders_and_zips(tmp_path: Path) -> None:
     (cohort / "grades.csv").write_text("")
     found = intake.cohort(cohort)
     assert [(s.name, s.archive) for s in found.students] == [
-        ("_carol", False), ("alice", True), ("bob", False),
-        ("dan_12345_assignsubmission_file_", True)]  # fmt: skip
+        ("_carol", False),
+        ("alice", True),
+        ("bob", False),
+        ("dan_12345_assignsubmission_file_", True),
+    ]
     assert found.ignored == ["grades.csv"]
     unpacked = tmp_path / "out" / "uploads"
     path, _ = intake.prepare(found.students[1], unpacked)
@@ -195,11 +203,16 @@ def test_grade_batch_stops_with_the_reason(tmp_path: Path) -> None:
     cohort = tmp_path / "cohort"
     cohort.mkdir()
     (cohort / "alice.rar").write_bytes(b"Rar!")
+    argv = [sys.executable, "-m", "grader.cli", "batch", str(cohort)]
+    argv += ["--out", str(tmp_path / "out"), "--engine", "none", "--no-sandbox"]
     run = subprocess.run(
-        [sys.executable, "-m", "grader.cli", "batch", str(cohort), "--out", str(tmp_path / "out"),
-         "--engine", "none", "--no-sandbox"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        argv,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 2, run.stderr
     assert "alice.rar: only .zip files are unpacked" in run.stderr
     assert not (tmp_path / "out" / "gradebook.csv").exists()
@@ -210,10 +223,18 @@ def test_grade_takes_a_zip_or_says_why_not(tmp_path: Path) -> None:
     error with the reason (nothing graded)."""
     evil = make_zip(tmp_path / "evil.zip", {"../x.py": ""})
     (tmp_path / "notes.txt").write_text("")
-    for path, said in ((evil, "was not unpacked: it holds a path that leads out"),
-                       (tmp_path / "notes.txt", "is not a folder or a .zip")):  # fmt: skip
-        run = subprocess.run([sys.executable, "-m", "grader.cli", str(path)], cwd=ROOT,
-                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    for path, said in (
+        (evil, "was not unpacked: it holds a path that leads out"),
+        (tmp_path / "notes.txt", "is not a folder or a .zip"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "grader.cli", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert run.returncode == 2 and said in run.stderr, run.stderr
     assert not os.path.exists(tmp_path.parent / "x.py")
 
@@ -222,8 +243,8 @@ def test_grade_grades_the_folder_inside_a_zip(tmp_path: Path) -> None:
     """`grade upload.zip`: unpacked, the folder with train.py found in it, and said."""
     import json
 
-    from grader_helpers import valid_gradescope
-    from support import data_env
+    from tests.grader_helpers import valid_gradescope
+    from tests.support import data_env
 
     archive = tmp_path / "upload.zip"
     with zipfile.ZipFile(archive, "w") as z:
@@ -232,11 +253,17 @@ def test_grade_grades_the_folder_inside_a_zip(tmp_path: Path) -> None:
                 z.write(path, f"credit-card-hw/{path.name}")
         z.writestr("__MACOSX/credit-card-hw/._train.py", b"\0")
     out = tmp_path / "results.json"
+    argv = [sys.executable, "-m", "grader.cli", str(archive), "--spec", "credit", "--only", "6"]
+    argv += ["--engine", "none", "--json", str(out)]
     run = subprocess.run(
-        [sys.executable, "-m", "grader.cli", str(archive), "--spec", "credit", "--only", "6",
-         "--engine", "none", "--json", str(out)],
-        cwd=ROOT, env=data_env(), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        argv,
+        cwd=ROOT,
+        env=data_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads(out.read_text())
     valid_gradescope(results)

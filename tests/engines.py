@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from support import EXAMPLE_CUSTOMER, copy_step, dataset, free_port, python, wait_http
+from tests.support import EXAMPLE_CUSTOMER, copy_step, dataset, free_port, python, wait_http
 
 
 def base_images(dockerfile: Path) -> list[str]:
