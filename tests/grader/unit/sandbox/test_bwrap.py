@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from grader.sandbox import bwrap
 
 
@@ -31,3 +33,23 @@ def test_as_a_uid_every_capability_is_dropped(tmp_path: Path) -> None:
     args = bwrap.arguments("/usr/bin/bwrap", tmp_path, [Path(sys.executable)], uid=1_500_000_001)
     after = args[args.index("--") :]
     assert "--reuid=1500000001" in after or args[-3:] == ["--cap-drop", "ALL", "--"]
+
+
+@pytest.mark.skipif(bwrap.bwrap_available() is None, reason="needs bubblewrap")
+def test_the_sandbox_init_shows_no_host_path_in_its_command_line(tmp_path: Path) -> None:
+    """bubblewrap reads its arguments from a file (`--args FD`): `/proc/1/cmdline` inside
+    shows no folder of the grading machine (the scratch copy, the dataset, the grader)."""
+    from grader.sandbox import Sandbox
+
+    submission = tmp_path / "student"
+    submission.mkdir()
+    sandbox = Sandbox(submission, base=tmp_path)
+    try:
+        run = sandbox.run(["cat", "/proc/1/cmdline"])
+    finally:
+        sandbox.close()
+    assert run.ok, run.describe() + run.stderr
+    cmdline = run.stdout.replace("\0", " ")
+    assert cmdline.strip(), "no command line read"
+    for host in (str(tmp_path), str(Path(__file__).parents[4]), sys.prefix):
+        assert host not in cmdline, cmdline
