@@ -16,7 +16,9 @@ def test_each_dataset_is_found_or_its_fix_named(
     monkeypatch.setenv("CREDIT_DATA", str(credit_csv))
     monkeypatch.delenv("CHURN_DATA", raising=False)
     found = {f.part: f for f in doctor.datasets()}
-    assert found["dataset credit"].ok and found["dataset credit"].detail == str(credit_csv.resolve())
+    assert found["dataset credit"].ok and found["dataset credit"].detail == str(
+        credit_csv.resolve()
+    )
     churn = found["dataset churn"]
     assert not churn.ok and churn.fix.startswith("export CHURN_DATA=/path/to/")
 
