@@ -6,8 +6,7 @@ FastAPI, uvicorn), then reads the grader's three messages on stdin: the server's
 score (the model child is forked right after them), then the nonce and the HTTP requests (read
 by this process only, which runs no student code). It writes one result line to the descriptor
 `--result-fd N`. It runs without site processing and imports from the environment only the
-modules `--modules` names (`siteguard.py`). The protocol and what each part holds:
-grader/INTERNALS.md, "The probe".
+modules `--modules` names (`siteguard.py`). Protocol: grader/INTERNALS.md, "The probe".
 
 Standard library only at its core: it imports nothing from the grader (its siblings are loaded
 by path), and an import that fails here is simply left to the child that needs it.
